@@ -1,0 +1,775 @@
+/* Config loader: walks libconfig settings against option tables.
+ * Every error names file, line and the key path; unknown keys are errors. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/log.h"
+#include "engine/metric.h"
+
+static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
+
+#define EOPT(field, type, def, lo, hi, help) \
+    {#field, type, offsetof(struct rw_engine_params, field), def, lo, hi, NULL, 0, NULL, help}
+
+static const struct rw_option engine_options[] = {
+    EOPT(window, RW_OPT_DOUBLE, 60, 1, 86400, "window length in seconds (tumbling, event time)"),
+    EOPT(lateness, RW_OPT_DOUBLE, 30, 0, 86400, "how late (s) an event may arrive after its window ends"),
+    EOPT(max_future, RW_OPT_DOUBLE, 30, 0, 86400,
+         "run mode: events more than this many seconds ahead of the wall clock are rejected"),
+    EOPT(idle_expire, RW_OPT_DOUBLE, 86400, 60, 365 * 86400.0,
+         "a series with no events for this long (s) and no active alert is forgotten"),
+    EOPT(max_series, RW_OPT_INT, 20000, 1, 10000000,
+         "default cap on series per scope; new keys beyond it fold into '(other)'"),
+    EOPT(max_seg_value, RW_OPT_INT, 128, 1, 4096, "longest accepted segment value, bytes"),
+    EOPT(max_message, RW_OPT_INT, 65536, 256, 64 << 20,
+         "largest accepted message / NDJSON line, bytes (also ZMQ_MAXMSGSIZE)"),
+    {"log_level", RW_OPT_ENUM, offsetof(struct rw_engine_params, log_level), 1, 0, 0, NULL, 0,
+     log_level_names, "debug | info | warn | error"},
+    EOPT(stats_interval, RW_OPT_DOUBLE, 60, 0, 86400, "run mode: seconds between stats log lines (0 = off)"),
+    EOPT(drain_timeout, RW_OPT_DOUBLE, 10, 0, 3600,
+         "run mode: seconds to keep delivering queued notifications at shutdown"),
+    {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
+};
+
+#define NOPT(field, type, def, lo, hi, help) \
+    {#field, type, offsetof(struct rw_notifier_cfg, field), def, lo, hi, NULL, 0, NULL, help}
+
+static const struct rw_option notifier_options[] = {
+    {"name", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, name), 0, 0, 0, "", RW_NOTIFIER_NAME_MAX,
+     NULL, "receiver name (unique)"},
+    {"type", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, type), 0, 0, 0, "", 32, NULL,
+     "webhook | slack"},
+    {"url", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, url), 0, 0, 0, "", RW_URL_MAX, NULL,
+     "endpoint URL (prefer url_env for secrets)"},
+    {"url_env", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, url_env), 0, 0, 0, "", 128, NULL,
+     "name of an environment variable holding the URL"},
+    NOPT(timeout, RW_OPT_DOUBLE, 5, 0.05, 300, "seconds per attempt"),
+    NOPT(retries, RW_OPT_INT, 5, 0, 100, "extra attempts after the first"),
+    NOPT(backoff, RW_OPT_DOUBLE, 1, 0, 3600, "first retry delay (s), doubled per attempt, +-25% jitter"),
+    NOPT(max_backoff, RW_OPT_DOUBLE, 60, 0, 86400, "cap on one retry delay (s)"),
+    {"min_severity", RW_OPT_ENUM, offsetof(struct rw_notifier_cfg, min_severity), 0, 0, 0, NULL, 0,
+     rw_severity_names, "info | warning | critical: lower severities are not sent"},
+    NOPT(send_resolved, RW_OPT_BOOL, 1, 0, 1, "also send resolution notifications"),
+    {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
+};
+
+/* ---- error helpers ---------------------------------------------------- */
+
+struct ctx {
+    const char *name; /* file name for messages */
+    char *err;
+    size_t errlen;
+};
+
+static void setting_path(const config_setting_t *s, char *buf, size_t len)
+{
+    const config_setting_t *chain[32];
+    int n = 0;
+    for (const config_setting_t *p = s; p && !config_setting_is_root(p) && n < 32;
+         p = config_setting_parent(p))
+        chain[n++] = p;
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int i = n - 1; i >= 0 && off < len; i--) {
+        const char *nm = config_setting_name(chain[i]);
+        int w;
+        if (nm)
+            w = snprintf(buf + off, len - off, "%s%s", off ? "." : "", nm);
+        else
+            w = snprintf(buf + off, len - off, "[%d]", config_setting_index(chain[i]));
+        if (w < 0)
+            break;
+        off += (size_t)w;
+    }
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int fail(struct ctx *c, const config_setting_t *s, const char *fmt, ...)
+{
+    char path[256] = "";
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *file = c->name;
+    int line = 0;
+    if (s) {
+        setting_path(s, path, sizeof path);
+        line = (int)config_setting_source_line(s);
+        if (config_setting_source_file(s))
+            file = config_setting_source_file(s);
+    }
+    if (path[0])
+        snprintf(c->err, c->errlen, "%s:%d: %s: %s", file, line, path, msg);
+    else
+        snprintf(c->err, c->errlen, "%s:%d: %s", file, line, msg);
+    return -EINVAL;
+}
+
+static int is_number(const config_setting_t *s)
+{
+    int t = config_setting_type(s);
+    return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 || t == CONFIG_TYPE_FLOAT ||
+           t == CONFIG_TYPE_BOOL;
+}
+
+static int set_option(struct ctx *c, const config_setting_t *s, const struct rw_option *opt,
+                      void *params)
+{
+    char msg[256];
+    int rc;
+    if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        rc = rw_options_set_string(opt, params, config_setting_get_string(s), msg, sizeof msg);
+    } else if (is_number(s)) {
+        if ((opt->type == RW_OPT_BOOL) != (config_setting_type(s) == CONFIG_TYPE_BOOL))
+            return fail(c, s, "expects %s", opt->type == RW_OPT_BOOL ? "true or false" : "a number");
+        double v = config_setting_type(s) == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
+                   : config_setting_type(s) == CONFIG_TYPE_BOOL ? config_setting_get_bool(s)
+                                                                : (double)config_setting_get_int64(s);
+        rc = rw_options_set_number(opt, params, v, msg, sizeof msg);
+    } else {
+        return fail(c, s, "expects a single value, not a group or list");
+    }
+    return rc ? fail(c, s, "%s", msg) : 0;
+}
+
+static int in_list(const char *name, const char *const *list)
+{
+    for (int i = 0; list && list[i]; i++)
+        if (strcmp(list[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static void known_keys(const struct rw_option *t, const char *const *extra, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int i = 0; extra && extra[i] && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "", extra[i]);
+    for (; t && t->name && off < len; t++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "", t->name);
+}
+
+/* Apply every member of `group` that is in `table`; members named in `extra`
+ * are the caller's; anything else is an unknown key. */
+static int load_table(struct ctx *c, const config_setting_t *group, const struct rw_option *table,
+                      const char *const *extra, void *params)
+{
+    if (!config_setting_is_group(group))
+        return fail(c, group, "expects a group { ... }");
+    int n = config_setting_length(group);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        const char *nm = config_setting_name(s);
+        if (in_list(nm, extra))
+            continue;
+        const struct rw_option *opt = rw_options_find(table, nm);
+        if (!opt) {
+            char known[1024];
+            known_keys(table, extra, known, sizeof known);
+            return fail(c, s, "unknown key '%s' (known: %s)", nm, known);
+        }
+        if (set_option(c, s, opt, params))
+            return -EINVAL;
+    }
+    return 0;
+}
+
+/* A string setting member (required or optional). */
+static int get_string(struct ctx *c, const config_setting_t *group, const char *key, char *dst,
+                      size_t size, int required)
+{
+    const config_setting_t *s = config_setting_get_member(group, key);
+    if (!s) {
+        if (required)
+            return fail(c, group, "missing '%s'", key);
+        return 0;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return fail(c, s, "expects a string");
+    const char *v = config_setting_get_string(s);
+    if (strlen(v) >= size)
+        return fail(c, s, "longer than %zu bytes", size - 1);
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+static int get_int(struct ctx *c, const config_setting_t *group, const char *key, int *dst,
+                   int lo, int hi)
+{
+    const config_setting_t *s = config_setting_get_member(group, key);
+    if (!s)
+        return 0;
+    if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+        return fail(c, s, "expects an integer");
+    long long v = config_setting_get_int64(s);
+    if (v < lo || v > hi)
+        return fail(c, s, "%lld is out of range [%d, %d]", v, lo, hi);
+    *dst = (int)v;
+    return 0;
+}
+
+/* A list/array of strings into a fixed 2-D buffer. */
+static int get_strings(struct ctx *c, const config_setting_t *s, char *dst, size_t each,
+                       int max, int *count)
+{
+    if (!config_setting_is_aggregate(s) || config_setting_is_group(s))
+        return fail(c, s, "expects a list of strings [\"a\", \"b\"]");
+    int n = config_setting_length(s);
+    if (n > max)
+        return fail(c, s, "at most %d entries", max);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        if (config_setting_type(e) != CONFIG_TYPE_STRING)
+            return fail(c, e, "expects a string");
+        const char *v = config_setting_get_string(e);
+        if (strlen(v) >= each)
+            return fail(c, e, "longer than %zu bytes", each - 1);
+        memcpy(dst + (size_t)i * each, v, strlen(v) + 1);
+    }
+    *count = n;
+    return 0;
+}
+
+static int check_name(struct ctx *c, const config_setting_t *s, const char *name)
+{
+    if (!name[0])
+        return fail(c, s, "name must not be empty");
+    for (const char *p = name; *p; p++)
+        if (!(*p == '_' || *p == '-' || *p == '.' || (*p >= '0' && *p <= '9') ||
+              (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            return fail(c, s, "name '%s' may only use letters, digits, '_', '-', '.'", name);
+    return 0;
+}
+
+/* ---- sections --------------------------------------------------------- */
+
+static int load_input(struct ctx *c, struct rw_config *cfg, const config_setting_t *g)
+{
+    struct rw_input_params *in = &cfg->input;
+    if (!g)
+        return 0;
+    if (!config_setting_is_group(g))
+        return fail(c, g, "expects a group { ... }");
+    static const char *const keys[] = {"endpoints", "bind", "topics", "rcvhwm", NULL};
+    int n = config_setting_length(g);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *nm = config_setting_name(s);
+        if (!in_list(nm, keys))
+            return fail(c, s, "unknown key '%s' (known: endpoints, bind, topics, rcvhwm)", nm);
+        if (strcmp(nm, "endpoints") == 0) {
+            if (get_strings(c, s, in->endpoints[0], sizeof in->endpoints[0], RW_MAX_ENDPOINTS,
+                            &in->nendpoints))
+                return -EINVAL;
+            if (in->nendpoints == 0)
+                return fail(c, s, "needs at least one endpoint");
+        } else if (strcmp(nm, "topics") == 0) {
+            if (get_strings(c, s, in->topics[0], sizeof in->topics[0], RW_MAX_TOPICS, &in->ntopics))
+                return -EINVAL;
+        } else if (strcmp(nm, "bind") == 0) {
+            if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                return fail(c, s, "expects true or false");
+            in->bind = config_setting_get_bool(s);
+        } else if (get_int(c, g, "rcvhwm", &in->rcvhwm, 0, 1 << 30)) {
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int load_pages(struct ctx *c, struct rw_config *cfg, const config_setting_t *g)
+{
+    if (!g)
+        return 0;
+    if (!config_setting_is_group(g))
+        return fail(c, g, "expects a group { ... }");
+    int n = config_setting_length(g);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *nm = config_setting_name(s);
+        if (strcmp(nm, "ids") == 0) {
+            if (config_setting_type(s) != CONFIG_TYPE_STRING)
+                return fail(c, s, "expects \"digits\", \"strict\" or \"none\"");
+            int m = -1;
+            for (int k = 0; rw_id_mode_names[k]; k++)
+                if (strcmp(rw_id_mode_names[k], config_setting_get_string(s)) == 0)
+                    m = k;
+            if (m < 0)
+                return fail(c, s, "must be \"digits\", \"strict\" or \"none\"");
+            cfg->page_ids = (enum rw_id_mode)m;
+        } else if (strcmp(nm, "rewrite") == 0) {
+            if (!config_setting_is_list(s) && !(config_setting_is_array(s) && config_setting_length(s) == 0))
+                return fail(c, s, "expects a list ( { match = \"...\"; replace = \"...\"; }, ... )");
+            int nr = config_setting_length(s);
+            if (nr > RW_MAX_REWRITES)
+                return fail(c, s, "at most %d rewrite rules", RW_MAX_REWRITES);
+            for (int k = 0; k < nr; k++) {
+                const config_setting_t *r = config_setting_get_elem(s, (unsigned)k);
+                struct rw_rewrite_rule *rr = &cfg->rewrites[k];
+                if (!config_setting_is_group(r))
+                    return fail(c, r, "expects { match = \"...\"; replace = \"...\"; }");
+                for (int m = 0; m < config_setting_length(r); m++) {
+                    const char *kn = config_setting_name(config_setting_get_elem(r, (unsigned)m));
+                    if (strcmp(kn, "match") && strcmp(kn, "replace"))
+                        return fail(c, config_setting_get_elem(r, (unsigned)m),
+                                    "unknown key '%s' (known: match, replace)", kn);
+                }
+                if (get_string(c, r, "match", rr->match, sizeof rr->match, 1) ||
+                    get_string(c, r, "replace", rr->replace, sizeof rr->replace, 1))
+                    return -EINVAL;
+                char msg[256];
+                struct rw_pagenorm *pn = rw_pagenorm_new(rr, 1, RW_IDS_NONE, msg, sizeof msg);
+                if (!pn)
+                    return fail(c, r, "%s", msg);
+                rw_pagenorm_destroy(&pn);
+            }
+            cfg->nrewrites = nr;
+        } else {
+            return fail(c, s, "unknown key '%s' (known: ids, rewrite)", nm);
+        }
+    }
+    return 0;
+}
+
+static int find_scope(const struct rw_config *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->nscopes; i++)
+        if (strcmp(cfg->scopes[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static int load_scopes(struct ctx *c, struct rw_config *cfg, const config_setting_t *l)
+{
+    if (!config_setting_is_list(l))
+        return fail(c, l, "expects a list ( { name = \"page\"; dims = [\"page\"]; }, ... )");
+    int n = config_setting_length(l);
+    if (n == 0)
+        return fail(c, l, "needs at least one scope");
+    if (n > RW_MAX_SCOPES)
+        return fail(c, l, "at most %d scopes", RW_MAX_SCOPES);
+    static const char *const keys[] = {"name", "dims", "max_series", NULL};
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
+        struct rw_scope_cfg *sc = &cfg->scopes[i];
+        if (!config_setting_is_group(g))
+            return fail(c, g, "expects a group { name = ...; dims = [...]; }");
+        for (int k = 0; k < config_setting_length(g); k++) {
+            const config_setting_t *s = config_setting_get_elem(g, (unsigned)k);
+            if (!in_list(config_setting_name(s), keys))
+                return fail(c, s, "unknown key '%s' (known: name, dims, max_series)",
+                            config_setting_name(s));
+        }
+        if (get_string(c, g, "name", sc->name, sizeof sc->name, 1) || check_name(c, g, sc->name))
+            return -EINVAL;
+        if (find_scope(cfg, sc->name) >= 0)
+            return fail(c, g, "duplicate scope name '%s'", sc->name);
+        const config_setting_t *d = config_setting_get_member(g, "dims");
+        if (!d)
+            return fail(c, g, "missing 'dims' (use [] for the whole app)");
+        if (get_strings(c, d, sc->dims[0], sizeof sc->dims[0], RW_MAX_DIMS, &sc->ndims))
+            return -EINVAL;
+        for (int a = 0; a < sc->ndims; a++) {
+            if (!sc->dims[a][0])
+                return fail(c, d, "empty dimension name");
+            for (int b = 0; b < a; b++)
+                if (strcmp(sc->dims[a], sc->dims[b]) == 0)
+                    return fail(c, d, "dimension '%s' listed twice", sc->dims[a]);
+        }
+        sc->max_series = cfg->engine.max_series;
+        if (get_int(c, g, "max_series", &sc->max_series, 1, 10000000))
+            return -EINVAL;
+        cfg->nscopes = i + 1;
+    }
+    return 0;
+}
+
+static int load_rules(struct ctx *c, struct rw_config *cfg, const config_setting_t *l)
+{
+    if (!config_setting_is_list(l))
+        return fail(c, l, "expects a list ( { name = ...; metric = ...; detector = ...; }, ... )");
+    int n = config_setting_length(l);
+    if (n > RW_MAX_RULES)
+        return fail(c, l, "at most %d rules", RW_MAX_RULES);
+    static const char *const keys[] = {"name", "metric", "stat", "scopes", "detector",
+                                       "for", "recover", "severity", NULL};
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
+        struct rw_rule_cfg *r = &cfg->rules[i];
+        char buf[RW_NAME_MAX];
+        if (!config_setting_is_group(g))
+            return fail(c, g, "expects a group { name = ...; ... }");
+        r->line = (int)config_setting_source_line(g);
+        if (get_string(c, g, "name", r->name, sizeof r->name, 1) || check_name(c, g, r->name))
+            return -EINVAL;
+        for (int k = 0; k < i; k++)
+            if (strcmp(cfg->rules[k].name, r->name) == 0)
+                return fail(c, g, "duplicate rule name '%s'", r->name);
+
+        if (get_string(c, g, "metric", buf, sizeof buf, 1))
+            return -EINVAL;
+        r->metric = rw_metric_parse(buf);
+        if (r->metric < 0)
+            return fail(c, config_setting_get_member(g, "metric"),
+                        "unknown metric '%s' (known: ttfb, fcp, lcp, inp, cls, error_rate, views, errors)",
+                        buf);
+        r->stat = rw_metric_default_stat(r->metric);
+        buf[0] = '\0';
+        if (get_string(c, g, "stat", buf, sizeof buf, 0))
+            return -EINVAL;
+        if (buf[0]) {
+            r->stat = rw_stat_parse(buf);
+            if (r->stat < 0 || !rw_metric_stat_ok(r->metric, r->stat))
+                return fail(c, config_setting_get_member(g, "stat"),
+                            "stat '%s' does not apply to metric '%s' (vitals: p50, p75, p95; "
+                            "error_rate: rate; views, errors: count)",
+                            buf, rw_metric_names[r->metric]);
+        }
+
+        const config_setting_t *sc = config_setting_get_member(g, "scopes");
+        if (sc) {
+            char names[RW_MAX_SCOPES][RW_NAME_MAX];
+            if (get_strings(c, sc, names[0], sizeof names[0], RW_MAX_SCOPES, &r->nscopes))
+                return -EINVAL;
+            if (r->nscopes == 0)
+                return fail(c, sc, "needs at least one scope");
+            for (int k = 0; k < r->nscopes; k++) {
+                r->scopes[k] = find_scope(cfg, names[k]);
+                if (r->scopes[k] < 0)
+                    return fail(c, config_setting_get_elem(sc, (unsigned)k),
+                                "unknown scope '%s'", names[k]);
+                for (int m = 0; m < k; m++)
+                    if (r->scopes[m] == r->scopes[k])
+                        return fail(c, sc, "scope '%s' listed twice", names[k]);
+            }
+        } else {
+            r->nscopes = cfg->nscopes;
+            for (int k = 0; k < cfg->nscopes; k++)
+                r->scopes[k] = k;
+        }
+
+        if (get_string(c, g, "detector", buf, sizeof buf, 1))
+            return -EINVAL;
+        r->det = rw_detector_find(buf);
+        if (!r->det) {
+            char known[256] = "";
+            size_t off = 0;
+            for (int k = 0; rw_detectors[k]; k++)
+                off += (size_t)snprintf(known + off, sizeof known - off, "%s%s", k ? ", " : "",
+                                        rw_detectors[k]->name);
+            return fail(c, config_setting_get_member(g, "detector"),
+                        "unknown detector '%s' (known: %s)", buf, known);
+        }
+        r->params = calloc(1, r->det->params_size ? r->det->params_size : 1);
+        if (!r->params)
+            return fail(c, g, "out of memory");
+        rw_options_defaults(r->det->options, r->params);
+
+        r->for_windows = 2;
+        r->recover_windows = 3;
+        if (get_int(c, g, "for", &r->for_windows, 1, 10000) ||
+            get_int(c, g, "recover", &r->recover_windows, 1, 10000))
+            return -EINVAL;
+        r->severity = 1;
+        buf[0] = '\0';
+        if (get_string(c, g, "severity", buf, sizeof buf, 0))
+            return -EINVAL;
+        if (buf[0]) {
+            r->severity = rw_severity_parse(buf);
+            if (r->severity < 0)
+                return fail(c, config_setting_get_member(g, "severity"),
+                            "severity must be info, warning or critical");
+        }
+        /* Everything else must be an option of the chosen detector. */
+        int m = config_setting_length(g);
+        for (int k = 0; k < m; k++) {
+            const config_setting_t *s = config_setting_get_elem(g, (unsigned)k);
+            const char *nm = config_setting_name(s);
+            if (in_list(nm, keys))
+                continue;
+            const struct rw_option *opt = rw_options_find(r->det->options, nm);
+            if (!opt) {
+                char known[1024];
+                known_keys(r->det->options, keys, known, sizeof known);
+                return fail(c, s, "unknown key '%s' for detector %s (known: %s)", nm,
+                            r->det->name, known);
+            }
+            if (set_option(c, s, opt, r->params))
+                return -EINVAL;
+        }
+        char msg[256] = "";
+        if (r->det->validate && r->det->validate(r->params, msg, sizeof msg))
+            return fail(c, g, "%s", msg);
+        cfg->nrules = i + 1;
+    }
+    return 0;
+}
+
+static int load_notifiers(struct ctx *c, struct rw_config *cfg, const config_setting_t *l)
+{
+    if (!config_setting_is_list(l) && !(config_setting_is_array(l) && config_setting_length(l) == 0))
+        return fail(c, l, "expects a list ( { name = ...; type = ...; url_env = ...; }, ... )");
+    int n = config_setting_length(l);
+    if (n > RW_MAX_NOTIFIERS)
+        return fail(c, l, "at most %d notifiers", RW_MAX_NOTIFIERS);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
+        struct rw_notifier_cfg *nc = &cfg->notifiers[i];
+        rw_options_defaults(notifier_options, nc);
+        if (load_table(c, g, notifier_options, NULL, nc))
+            return -EINVAL;
+        if (check_name(c, g, nc->name))
+            return -EINVAL;
+        for (int k = 0; k < i; k++)
+            if (strcmp(cfg->notifiers[k].name, nc->name) == 0)
+                return fail(c, g, "duplicate notifier name '%s'", nc->name);
+        if (!rw_notifier_find(nc->type))
+            return fail(c, g, "unknown notifier type '%s' (known: webhook, slack)", nc->type);
+        if (nc->url[0] && nc->url_env[0])
+            return fail(c, g, "set either url or url_env, not both");
+        if (nc->url_env[0]) {
+            const char *v = getenv(nc->url_env);
+            if (v && strlen(v) < sizeof nc->url)
+                memcpy(nc->url, v, strlen(v) + 1);
+        } else if (!nc->url[0]) {
+            return fail(c, g, "needs url or url_env");
+        }
+        if (nc->url[0] && strncmp(nc->url, "http://", 7) && strncmp(nc->url, "https://", 8))
+            return fail(c, g, "url must start with http:// or https://");
+        cfg->nnotifiers = i + 1;
+    }
+    return 0;
+}
+
+/* ---- entry points ----------------------------------------------------- */
+
+static void set_defaults(struct rw_config *cfg)
+{
+    rw_options_defaults(engine_options, &cfg->engine);
+    cfg->input.nendpoints = 1;
+    snprintf(cfg->input.endpoints[0], sizeof cfg->input.endpoints[0], "tcp://127.0.0.1:5556");
+    cfg->input.bind = 0;
+    cfg->input.ntopics = 1;
+    snprintf(cfg->input.topics[0], sizeof cfg->input.topics[0], "rum.");
+    cfg->input.rcvhwm = 1000000;
+    cfg->page_ids = RW_IDS_DIGITS;
+}
+
+static int load_root(struct ctx *c, struct rw_config *cfg, config_t *lc, int builtin);
+
+/* Sections a user config leaves out come from the built-in default. */
+static int load_builtin_section(struct ctx *c, struct rw_config *cfg, const char *section)
+{
+    config_t lc;
+    config_init(&lc);
+    int rc = -EINVAL;
+    if (!config_read_string(&lc, rw_default_conf)) {
+        snprintf(c->err, c->errlen, "<built-in>:%d: %s", config_error_line(&lc),
+                 config_error_text(&lc));
+        goto out;
+    }
+    const config_setting_t *s = config_lookup(&lc, section);
+    struct ctx bc = {"<built-in>", c->err, c->errlen};
+    if (!s) {
+        rc = 0;
+        goto out;
+    }
+    if (strcmp(section, "scopes") == 0)
+        rc = load_scopes(&bc, cfg, s);
+    else
+        rc = load_rules(&bc, cfg, s);
+    if (rc) {
+        /* Keep the message but say why a built-in section was involved. */
+        char tmp[1024];
+        snprintf(tmp, sizeof tmp, "%s: '%s' is not set, and the default %s do not fit: %s",
+                 c->name, section, section, c->err);
+        snprintf(c->err, c->errlen, "%s", tmp);
+    }
+out:
+    config_destroy(&lc);
+    return rc;
+}
+
+static int load_root(struct ctx *c, struct rw_config *cfg, config_t *lc, int builtin)
+{
+    const config_setting_t *root = config_root_setting(lc);
+    static const char *const top[] = {"engine", "input", "pages", "scopes", "rules", "notifiers", NULL};
+    for (int i = 0; i < config_setting_length(root); i++) {
+        const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+        if (!in_list(config_setting_name(s), top))
+            return fail(c, s, "unknown key '%s' (known: engine, input, pages, scopes, rules, notifiers)",
+                        config_setting_name(s));
+    }
+    const config_setting_t *s;
+    if ((s = config_lookup(lc, "engine")) && load_table(c, s, engine_options, NULL, &cfg->engine))
+        return -EINVAL;
+    if (load_input(c, cfg, config_lookup(lc, "input")) ||
+        load_pages(c, cfg, config_lookup(lc, "pages")))
+        return -EINVAL;
+    if ((s = config_lookup(lc, "scopes"))) {
+        if (load_scopes(c, cfg, s))
+            return -EINVAL;
+    } else if (!builtin && load_builtin_section(c, cfg, "scopes")) {
+        return -EINVAL;
+    }
+    if ((s = config_lookup(lc, "rules"))) {
+        if (load_rules(c, cfg, s))
+            return -EINVAL;
+    } else if (!builtin && load_builtin_section(c, cfg, "rules")) {
+        return -EINVAL;
+    }
+    if ((s = config_lookup(lc, "notifiers")) && load_notifiers(c, cfg, s))
+        return -EINVAL;
+    if (cfg->engine.lateness > 7 * cfg->engine.window * 10)
+        return fail(c, config_lookup(lc, "engine"), "lateness may be at most 70 windows");
+    return 0;
+}
+
+static struct rw_config *load(const char *text, const char *path, const char *name, char *err,
+                              size_t errlen)
+{
+    struct rw_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(cfg->source, sizeof cfg->source, "%s", name);
+    set_defaults(cfg);
+    config_t lc;
+    config_init(&lc);
+    int ok = path ? config_read_file(&lc, path) : config_read_string(&lc, text);
+    if (!ok) {
+        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+            snprintf(err, errlen, "%s: cannot read file: %s", name, strerror(errno));
+        else
+            snprintf(err, errlen, "%s:%d: syntax error: %s",
+                     config_error_file(&lc) ? config_error_file(&lc) : name,
+                     config_error_line(&lc), config_error_text(&lc));
+        config_destroy(&lc);
+        rw_config_free(&cfg);
+        return NULL;
+    }
+    struct ctx c = {name, err, errlen};
+    int rc = load_root(&c, cfg, &lc, text == rw_default_conf);
+    config_destroy(&lc);
+    if (rc) {
+        rw_config_free(&cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct rw_config *rw_config_load(const char *path, char *err, size_t errlen)
+{
+    if (!path)
+        return load(rw_default_conf, NULL, "<built-in>", err, errlen);
+    return load(NULL, path, path, err, errlen);
+}
+
+struct rw_config *rw_config_load_string(const char *text, const char *name, char *err,
+                                        size_t errlen)
+{
+    return load(text, NULL, name, err, errlen);
+}
+
+void rw_config_free(struct rw_config **cp)
+{
+    if (!cp || !*cp)
+        return;
+    for (int i = 0; i < (*cp)->nrules; i++)
+        free((*cp)->rules[i].params);
+    /* rules beyond nrules may hold params if loading failed mid-rule */
+    for (int i = (*cp)->nrules; i < RW_MAX_RULES; i++)
+        free((*cp)->rules[i].params);
+    free(*cp);
+    *cp = NULL;
+}
+
+/* libconfig string literal: escape backslashes and quotes. */
+static void print_quoted(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static void print_table(FILE *out, const struct rw_option *t, const void *params, const char *indent)
+{
+    char buf[1200];
+    for (; t && t->name; t++) {
+        if (t->type == RW_OPT_DOUBLE && isnan(*(const double *)((const char *)params + t->offset)))
+            continue; /* unset optional bound */
+        rw_options_format(t, params, buf, sizeof buf);
+        fprintf(out, "%s%s = %s;\n", indent, t->name, buf);
+    }
+}
+
+void rw_config_print(const struct rw_config *c, FILE *out)
+{
+    fprintf(out, "# effective configuration from %s\n", c->source);
+    fprintf(out, "engine = {\n");
+    print_table(out, engine_options, &c->engine, "  ");
+    fprintf(out, "};\ninput = {\n  endpoints = [");
+    for (int i = 0; i < c->input.nendpoints; i++)
+        fprintf(out, "%s\"%s\"", i ? ", " : "", c->input.endpoints[i]);
+    fprintf(out, "];\n  bind = %s;\n  topics = [", c->input.bind ? "true" : "false");
+    for (int i = 0; i < c->input.ntopics; i++)
+        fprintf(out, "%s\"%s\"", i ? ", " : "", c->input.topics[i]);
+    fprintf(out, "];\n  rcvhwm = %d;\n};\n", c->input.rcvhwm);
+    fprintf(out, "pages = {\n  ids = \"%s\";\n  rewrite = (", rw_id_mode_names[c->page_ids]);
+    for (int i = 0; i < c->nrewrites; i++) {
+        fprintf(out, "%s\n    { match = ", i ? "," : "");
+        print_quoted(out, c->rewrites[i].match);
+        fprintf(out, "; replace = ");
+        print_quoted(out, c->rewrites[i].replace);
+        fprintf(out, "; }");
+    }
+    fprintf(out, "%s);\n};\nscopes = (\n", c->nrewrites ? "\n  " : "");
+    for (int i = 0; i < c->nscopes; i++) {
+        fprintf(out, "  { name = \"%s\"; dims = [", c->scopes[i].name);
+        for (int k = 0; k < c->scopes[i].ndims; k++)
+            fprintf(out, "%s\"%s\"", k ? ", " : "", c->scopes[i].dims[k]);
+        fprintf(out, "]; max_series = %d; }%s\n", c->scopes[i].max_series,
+                i + 1 < c->nscopes ? "," : "");
+    }
+    fprintf(out, ");\nrules = (\n");
+    for (int i = 0; i < c->nrules; i++) {
+        const struct rw_rule_cfg *r = &c->rules[i];
+        fprintf(out, "  { name = \"%s\"; metric = \"%s\"; stat = \"%s\"; detector = \"%s\";\n",
+                r->name, rw_metric_names[r->metric], rw_stat_names[r->stat], r->det->name);
+        fprintf(out, "    scopes = [");
+        for (int k = 0; k < r->nscopes; k++)
+            fprintf(out, "%s\"%s\"", k ? ", " : "", c->scopes[r->scopes[k]].name);
+        fprintf(out, "]; for = %d; recover = %d; severity = \"%s\";\n", r->for_windows,
+                r->recover_windows, rw_severity_names[r->severity]);
+        print_table(out, r->det->options, r->params, "    ");
+        fprintf(out, "  }%s\n", i + 1 < c->nrules ? "," : "");
+    }
+    fprintf(out, ");\nnotifiers = (\n");
+    for (int i = 0; i < c->nnotifiers; i++) {
+        struct rw_notifier_cfg shown = c->notifiers[i];
+        /* Never print a secret URL that came from the environment. */
+        if (shown.url_env[0])
+            snprintf(shown.url, sizeof shown.url, "%s", shown.url[0] ? "<set>" : "<unset>");
+        fprintf(out, "  {\n");
+        print_table(out, notifier_options, &shown, "    ");
+        fprintf(out, "  }%s\n", i + 1 < c->nnotifiers ? "," : "");
+    }
+    fprintf(out, ");\n");
+}

@@ -1,0 +1,100 @@
+/* Configuration: the only module that includes libconfig.h.
+ *
+ * rw_config_load() reads a libconfig file (or, with path NULL, the built-in
+ * copy of config/rumwatch.conf), fills every unset setting with its default,
+ * and rejects unknown keys, wrong types and out-of-range values with a
+ * message naming file, line and key ("rumwatch.conf:42: rules.[3].z: ...").
+ *
+ * Ownership: the returned struct owns everything it points to, including the
+ * detector params blocks; free with rw_config_free().
+ */
+#ifndef RW_CONFIG_H
+#define RW_CONFIG_H
+
+#include <stdio.h>
+
+#include "detectors/detector.h"
+#include "engine/pagenorm.h"
+#include "notifiers/notifier.h"
+
+#define RW_NAME_MAX 64
+#define RW_MAX_DIMS 8
+#define RW_MAX_SCOPES 32
+#define RW_MAX_RULES 128
+#define RW_MAX_NOTIFIERS 16
+#define RW_MAX_ENDPOINTS 8
+#define RW_MAX_TOPICS 16
+#define RW_MAX_REWRITES 64
+
+struct rw_engine_params {
+    double window;      /* s */
+    double lateness;    /* s */
+    double max_future;  /* s, run mode */
+    double idle_expire; /* s */
+    int max_series;     /* default per-scope cap */
+    int max_seg_value;  /* bytes */
+    int max_message;    /* bytes */
+    int log_level;      /* enum rw_log_level */
+    double stats_interval; /* s, run mode */
+    double drain_timeout;  /* s, run mode shutdown */
+};
+
+struct rw_input_params {
+    char endpoints[RW_MAX_ENDPOINTS][256];
+    int nendpoints;
+    int bind;
+    char topics[RW_MAX_TOPICS][128];
+    int ntopics;
+    int rcvhwm;
+};
+
+struct rw_scope_cfg {
+    char name[RW_NAME_MAX];
+    int ndims;
+    char dims[RW_MAX_DIMS][RW_NAME_MAX]; /* "page", "app" or a seg key */
+    int max_series;
+};
+
+struct rw_rule_cfg {
+    char name[RW_NAME_MAX];
+    int metric;   /* enum rw_metric */
+    int stat;     /* enum rw_stat */
+    int nscopes;
+    int scopes[RW_MAX_SCOPES]; /* indices into rw_config.scopes */
+    const struct rw_detector *det;
+    void *params; /* det->params_size bytes, owned */
+    int for_windows;
+    int recover_windows;
+    int severity; /* index into rw_severity_names */
+    int line;     /* source line, for messages */
+};
+
+struct rw_config {
+    char source[512]; /* file path or "<built-in>" */
+    struct rw_engine_params engine;
+    struct rw_input_params input;
+    enum rw_id_mode page_ids;
+    int nrewrites;
+    struct rw_rewrite_rule rewrites[RW_MAX_REWRITES];
+    int nscopes;
+    struct rw_scope_cfg scopes[RW_MAX_SCOPES];
+    int nrules;
+    struct rw_rule_cfg rules[RW_MAX_RULES];
+    int nnotifiers;
+    struct rw_notifier_cfg notifiers[RW_MAX_NOTIFIERS];
+};
+
+/* The built-in copy of config/rumwatch.conf (generated at build time). */
+extern const char rw_default_conf[];
+extern const size_t rw_default_conf_len;
+
+/* path NULL -> built-in default. NULL on error with "file:line: key: msg" in err. */
+struct rw_config *rw_config_load(const char *path, char *err, size_t errlen);
+/* Same, from a string (tests); `name` is used in messages. */
+struct rw_config *rw_config_load_string(const char *text, const char *name, char *err,
+                                        size_t errlen);
+void rw_config_free(struct rw_config **cp);
+/* Print the effective configuration (every setting, defaults included). */
+void rw_config_print(const struct rw_config *c, FILE *out);
+
+#endif

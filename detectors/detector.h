@@ -1,0 +1,82 @@
+/* The detector interface.
+ *
+ * A detector is a pure function of (params, per-series state, current window)
+ * -> verdict, plus a learn step that folds the window into the per-series
+ * baseline. No I/O, no globals, no allocation: the engine allocates `state`
+ * (state_size(params) bytes) once when a series is born and calls init().
+ *
+ * Per window the engine calls, for every rule and series:
+ *     eval(params, state, obs, &verdict);   baseline is read-only here
+ *     learn(params, state, obs, &verdict);  detector decides what to keep
+ * Values reaching a detector are finite or NaN (NaN = the statistic is not
+ * available this window, e.g. no vitals measured); the engine never passes inf.
+ */
+#ifndef RW_DETECTOR_H
+#define RW_DETECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/options.h"
+
+/* What one window of one series looks like to a detector. */
+struct rw_obs {
+    int64_t ts_end;  /* window end, epoch ms */
+    double value;    /* the rule's statistic this window (p75 LCP, error rate, views...);
+                        NaN when not available */
+    uint32_t n;      /* samples behind value (vital measurements, or views) */
+    uint32_t views;  /* page views in the window */
+    uint32_t errors; /* error events in the window */
+};
+
+enum rw_verdict_kind {
+    RW_VERDICT_OK = 0,           /* evaluated, within expectations */
+    RW_VERDICT_BREACH,           /* evaluated, anomalous */
+    RW_VERDICT_INSUFFICIENT,     /* not evaluated: too few samples or too little history */
+};
+
+enum rw_score_kind {
+    RW_SCORE_NONE = 0, /* threshold: score is value/bound */
+    RW_SCORE_Z,        /* robust z */
+    RW_SCORE_P,        /* p-value of an exact test (smaller = stronger) */
+};
+
+struct rw_verdict {
+    enum rw_verdict_kind kind;
+    enum rw_score_kind score_kind;
+    double value;     /* observed statistic */
+    double expected;  /* baseline expectation (NaN if none) */
+    double low, high; /* band of normal values (NaN if one-sided/unknown) */
+    double score;     /* z, p-value, or ratio to bound */
+    uint32_t n;       /* samples behind the value */
+    char why[96];     /* short words for the summary: "z=5.3 vs median of 58 windows" */
+};
+
+struct rw_detector {
+    const char *name; /* "threshold", "robust_z", ... as written in config */
+    const char *help; /* one line */
+    const struct rw_option *options; /* params table, NULL-terminated */
+    size_t params_size;              /* bytes of the params struct options write into */
+
+    /* Check cross-option constraints after loading. 0 or -EINVAL with err. */
+    int (*validate)(const void *params, char *err, size_t errlen);
+    /* Bytes of per-series state for these params (fixed for the series' life). */
+    size_t (*state_size)(const void *params);
+    void (*init)(const void *params, void *state);
+    void (*eval)(const void *params, const void *state, const struct rw_obs *obs,
+                 struct rw_verdict *out);
+    void (*learn)(const void *params, void *state, const struct rw_obs *obs,
+                  const struct rw_verdict *v);
+};
+
+extern const struct rw_detector rw_detector_threshold;
+extern const struct rw_detector rw_detector_robust_z;
+extern const struct rw_detector rw_detector_error_rate;
+extern const struct rw_detector rw_detector_traffic_drop;
+
+/* Lookup by config name; NULL if unknown. */
+const struct rw_detector *rw_detector_find(const char *name);
+/* NULL-terminated list of all detectors (for `rumwatch check` and docs). */
+extern const struct rw_detector *const rw_detectors[];
+
+#endif

@@ -1,0 +1,300 @@
+/* error_rate: more error events than the baseline rate explains, with the
+ * window's page views as exposure.
+ *
+ * Test: the conditional test for two Poisson rates. With E, V the errors and
+ * views summed over the history ring and e, v this window's, under "same
+ * rate" the split of the E+e errors between window and baseline is
+ *     e ~ Binomial(E + e, v / (V + v)),
+ * whatever the unknown rate is. So the p-value carries the baseline's own
+ * uncertainty: 1 error in 3 views against a baseline of 0 errors in 300
+ * views is p = 1 - (300/303) ~ 0.01, not an alarm; 40 errors in 400 views
+ * against 4-in-400 history is p ~ 1e-20. We use the mid-p, P(X > e) +
+ * P(X = e)/2: the plain exact p-value is so conservative at a few expected
+ * errors per window that the real false-alarm rate was alpha/4 and below;
+ * mid-p stays under alpha in the calibration test (docs/detectors.md).
+ *
+ * A minimum effect (min_errors, min_ratio) keeps significant-but-trivial
+ * changes on big pages quiet.
+ *
+ * State (engine-owned, state_size() bytes): a ring of (errors, views) per
+ * window, running sums, and the count of consecutive breach windows. Breach
+ * windows are not learned, so an incident does not become its own baseline;
+ * after more than history/2 consecutive breaches they are, so a permanent
+ * change is accepted as the new normal instead of alerting forever.
+ */
+#include "detectors/detector.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_randist.h>
+
+#define ER_HISTORY_MAX 1440
+/* gsl_cdf_binomial_* take unsigned int counts. */
+#define ER_COUNT_MAX 4000000000.0
+
+struct er_params {
+    int history;
+    int min_baseline_views;
+    double alpha;
+    int min_errors;
+    double min_ratio;
+};
+
+struct er_slot {
+    uint32_t errors;
+    uint32_t views;
+};
+
+struct er_state {
+    uint64_t sum_errors; /* over the ring */
+    uint64_t sum_views;
+    uint32_t count;      /* slots in use, <= history */
+    uint32_t head;       /* next slot to write */
+    uint32_t breach_run; /* consecutive breach windows not learned */
+    uint32_t pad;
+    struct er_slot ring[];
+};
+
+#define OPT(field) offsetof(struct er_params, field)
+static const struct rw_option er_options[] = {
+    {.name = "history", .type = RW_OPT_INT, .offset = OPT(history), .def = 60, .min = 5,
+     .max = ER_HISTORY_MAX, .help = "windows of (errors, views) kept as the baseline"},
+    {.name = "min_baseline_views", .type = RW_OPT_INT, .offset = OPT(min_baseline_views),
+     .def = 200, .min = 0, .max = 1e9, .help = "views needed in the baseline before evaluating"},
+    {.name = "alpha", .type = RW_OPT_DOUBLE, .offset = OPT(alpha), .def = 1e-4, .min = 1e-12,
+     .max = 0.5, .help = "per-window false-alarm probability of the count test"},
+    {.name = "min_errors", .type = RW_OPT_INT, .offset = OPT(min_errors), .def = 5, .min = 0,
+     .max = 1e9, .help = "errors needed in the window to breach"},
+    {.name = "min_ratio", .type = RW_OPT_DOUBLE, .offset = OPT(min_ratio), .def = 2.0, .min = 0,
+     .max = 1e6, .help = "window error rate must be >= this times the baseline rate to breach"},
+    {.name = NULL},
+};
+#undef OPT
+
+static int er_validate(const void *params, char *err, size_t errlen)
+{
+    const struct er_params *p = params;
+    if (p->history < 5 || p->history > ER_HISTORY_MAX) {
+        snprintf(err, errlen, "'history' must be in [5, %d]", ER_HISTORY_MAX);
+        return -EINVAL;
+    }
+    if (!(p->alpha >= 1e-12 && p->alpha <= 0.5)) {
+        snprintf(err, errlen, "'alpha' must be in [1e-12, 0.5]");
+        return -EINVAL;
+    }
+    if (p->min_baseline_views < 0 || p->min_errors < 0 || !(p->min_ratio >= 0)) {
+        snprintf(err, errlen, "'min_baseline_views', 'min_errors', 'min_ratio' must be >= 0");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static size_t er_state_size(const void *params)
+{
+    const struct er_params *p = params;
+    return sizeof(struct er_state) + (size_t)p->history * sizeof(struct er_slot);
+}
+
+static void er_init(const void *params, void *state)
+{
+    (void)params;
+    struct er_state *s = state;
+    s->sum_errors = 0;
+    s->sum_views = 0;
+    s->count = 0;
+    s->head = 0;
+    s->breach_run = 0;
+    s->pad = 0;
+}
+
+/* Mid-p of "e or more of the E+e errors fall in the window", the window
+ * holding share pi of the exposure. Decreasing in e (for fixed E, pi). */
+static double midp_upper(double e, double base_errors, double pi)
+{
+    if (e <= 0)
+        return 1.0;
+    unsigned int n = (unsigned int)(base_errors + e);
+    unsigned int k = (unsigned int)e;
+    double q = gsl_cdf_binomial_Q(k, pi, n); /* P(X > e) */
+    double d = gsl_ran_binomial_pdf(k, pi, n);
+#ifdef ER_EXACT
+    return q + d;
+#else
+    return q + 0.5 * d;
+#endif
+}
+
+/* Smallest error count that is significant at alpha (NaN if none below the
+ * count limit). Starts at a normal-approximation guess so that it usually
+ * takes a handful of cdf calls, then doubles and bisects. */
+static double min_significant_errors(double base_errors, double pi, double alpha)
+{
+    double mu = base_errors * pi / (1.0 - pi);
+    double zq = gsl_cdf_ugaussian_Qinv(alpha);
+    double g = floor(mu + zq * sqrt(mu / (1.0 - pi) + 1.0));
+    if (!isfinite(g) || g < 1)
+        g = 1;
+    double lo, hi; /* p(lo) >= alpha (or lo == 0), p(hi) < alpha */
+    if (midp_upper(g, base_errors, pi) < alpha) {
+        hi = g;
+        double step = 1;
+        for (;;) {
+            lo = hi - step;
+            if (lo <= 0) {
+                lo = 0;
+                break;
+            }
+            if (midp_upper(lo, base_errors, pi) >= alpha)
+                break;
+            hi = lo;
+            step *= 2;
+        }
+    } else {
+        lo = g;
+        double step = 1;
+        for (;;) {
+            hi = lo + step;
+            if (hi + base_errors > ER_COUNT_MAX)
+                return NAN;
+            double ph = midp_upper(hi, base_errors, pi);
+            if (!isfinite(ph))
+                return NAN;
+            if (ph < alpha)
+                break;
+            lo = hi;
+            step *= 2;
+        }
+    }
+    while (hi - lo > 1) {
+        double mid = floor((lo + hi) / 2);
+        if (midp_upper(mid, base_errors, pi) < alpha)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return hi;
+}
+
+static void er_eval(const void *params, const void *state, const struct rw_obs *obs,
+                    struct rw_verdict *out)
+{
+    const struct er_params *p = params;
+    const struct er_state *s = state;
+    double e = obs->errors, v = obs->views;
+    double E = (double)s->sum_errors, V = (double)s->sum_views;
+    /* Errors can arrive without a view (the page died before its view
+     * beacon): count the window as one view of exposure so the test and the
+     * rate stay defined. */
+    double x = v > 0 ? v : 1.0;
+
+    out->kind = RW_VERDICT_INSUFFICIENT;
+    out->score_kind = RW_SCORE_P;
+    out->value = (e > 0 || v > 0) ? e / x : NAN;
+    out->expected = V > 0 ? E / V : NAN;
+    out->low = 0;
+    out->high = NAN;
+    out->score = NAN;
+    out->n = obs->views;
+    out->why[0] = '\0';
+
+    if (e == 0 && v == 0) {
+        snprintf(out->why, sizeof out->why, "no views and no errors");
+        return;
+    }
+    if (V < (double)p->min_baseline_views || V <= 0) {
+        snprintf(out->why, sizeof out->why, "baseline has %.0f views < %d", V,
+                 p->min_baseline_views);
+        return;
+    }
+    if (e > ER_COUNT_MAX) {
+        snprintf(out->why, sizeof out->why, "error count too large to test");
+        return;
+    }
+    /* Very large totals: halve the baseline (same rate, a hair more
+     * uncertainty) until the counts fit the cdf's unsigned arguments. */
+    while (E + e > ER_COUNT_MAX && E > 0) {
+        E = floor(E / 2);
+        V = floor(V / 2);
+    }
+    if (V < 1)
+        V = 1;
+
+    double pi = x / (V + x);
+    double pv = midp_upper(e, E, pi);
+    if (!isfinite(pv)) {
+        snprintf(out->why, sizeof out->why, "p-value not computable");
+        return;
+    }
+    double rate0 = E / V;
+    double k_gate = ceil(p->min_ratio * rate0 * x - 1e-9);
+    if (k_gate < p->min_errors)
+        k_gate = p->min_errors;
+    double k_sig = min_significant_errors(E, pi, p->alpha);
+    out->high = isfinite(k_sig) ? (k_sig > k_gate ? k_sig : k_gate) / x : NAN;
+    out->score = pv;
+
+    int sig = pv < p->alpha;
+    int enough = e >= p->min_errors;
+    int ratio = e >= p->min_ratio * rate0 * x;
+    out->kind = sig && enough && ratio ? RW_VERDICT_BREACH : RW_VERDICT_OK;
+
+    int len = snprintf(out->why, sizeof out->why, "%.0f errors in %.0f views, expected %.1f, p=%.2g",
+                       e, v, rate0 * x, pv);
+    if (sig && len > 0 && (size_t)len < sizeof out->why) {
+        if (!enough)
+            snprintf(out->why + len, sizeof out->why - (size_t)len, ", < min_errors %d",
+                     p->min_errors);
+        else if (!ratio)
+            snprintf(out->why + len, sizeof out->why - (size_t)len, ", ratio < %.3g",
+                     p->min_ratio);
+    }
+}
+
+static void er_learn(const void *params, void *state, const struct rw_obs *obs,
+                     const struct rw_verdict *v)
+{
+    const struct er_params *p = params;
+    struct er_state *s = state;
+    uint32_t h = (uint32_t)p->history;
+
+    /* A window with neither views nor errors says nothing about the rate;
+     * keeping it would only push informative windows out of the ring. */
+    if (obs->errors == 0 && obs->views == 0)
+        return;
+    if (v && v->kind == RW_VERDICT_BREACH) {
+        if (s->breach_run < UINT32_MAX)
+            s->breach_run++;
+        if (s->breach_run <= h / 2)
+            return;
+    } else {
+        s->breach_run = 0;
+    }
+    if (s->head >= h)
+        s->head = 0;
+    if (s->count >= h) {
+        s->sum_errors -= s->ring[s->head].errors;
+        s->sum_views -= s->ring[s->head].views;
+    } else {
+        s->count++;
+    }
+    s->ring[s->head].errors = obs->errors;
+    s->ring[s->head].views = obs->views;
+    s->sum_errors += obs->errors;
+    s->sum_views += obs->views;
+    s->head = (s->head + 1) % h;
+}
+
+const struct rw_detector rw_detector_error_rate = {
+    .name = "error_rate",
+    .help = "error events above the baseline rate per view (exact count test)",
+    .options = er_options,
+    .params_size = sizeof(struct er_params),
+    .validate = er_validate,
+    .state_size = er_state_size,
+    .init = er_init,
+    .eval = er_eval,
+    .learn = er_learn,
+};

@@ -1,0 +1,311 @@
+/* traffic_drop: far fewer page views than the recent baseline expects, zero
+ * included (the page, the tag or the beacon endpoint broke).
+ *
+ * expected m = median of the views ring. Real traffic is overdispersed, so
+ * the lower tail is a negative binomial with mean m and a variance taken
+ * from the ring itself: s = 1.4826 x MAD, var = max(s^2, m) (never below
+ * Poisson). The p-value is P(X <= views). A breach needs p < alpha AND
+ * views <= (1 - min_drop) x m, so a significant but small dip on a big page
+ * stays quiet. See predictive_variance() for the finite-sample terms.
+ *
+ * State (engine-owned, state_size() bytes): a ring of views per window and
+ * the count of consecutive breach windows. Breach windows are not learned,
+ * so an outage does not drag the median down; after more than history/2
+ * consecutive breaches they are, so a permanent drop (a page retired,
+ * traffic moved) becomes the new normal instead of alerting forever.
+ */
+#include "detectors/detector.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+
+#define TD_HISTORY_MAX 1440
+#define TD_MAD_TO_SIGMA 1.4826
+#define TD_PI 3.14159265358979323846
+
+struct td_params {
+    int history;
+    int min_history;
+    double alpha;
+    double min_drop;
+    double min_expected;
+};
+
+struct td_state {
+    uint32_t count;      /* windows in the ring, <= history */
+    uint32_t head;       /* next slot to write */
+    uint32_t breach_run; /* consecutive breach windows not learned */
+    uint32_t ring[];     /* views per window; [0, count) valid until full */
+};
+
+#define OPT(field) offsetof(struct td_params, field)
+static const struct rw_option td_options[] = {
+    {.name = "history", .type = RW_OPT_INT, .offset = OPT(history), .def = 60, .min = 5,
+     .max = TD_HISTORY_MAX, .help = "windows of view counts kept as the baseline (ring size)"},
+    {.name = "min_history", .type = RW_OPT_INT, .offset = OPT(min_history), .def = 20, .min = 5,
+     .max = TD_HISTORY_MAX, .help = "windows needed in the ring before evaluating (<= history)"},
+    {.name = "alpha", .type = RW_OPT_DOUBLE, .offset = OPT(alpha), .def = 1e-4, .min = 1e-12,
+     .max = 0.5, .help = "per-window false-alarm probability of the count test"},
+    {.name = "min_drop", .type = RW_OPT_DOUBLE, .offset = OPT(min_drop), .def = 0.5, .min = 0,
+     .max = 1, .help = "views must be <= (1 - min_drop) x expected to breach"},
+    {.name = "min_expected", .type = RW_OPT_DOUBLE, .offset = OPT(min_expected), .def = 20,
+     .min = 0, .max = 1e12, .help = "expected views per window needed to evaluate"},
+    {.name = NULL},
+};
+#undef OPT
+
+static int td_validate(const void *params, char *err, size_t errlen)
+{
+    const struct td_params *p = params;
+    if (p->history < 5 || p->history > TD_HISTORY_MAX || p->min_history < 5) {
+        snprintf(err, errlen, "'history' must be in [5, %d] and 'min_history' >= 5",
+                 TD_HISTORY_MAX);
+        return -EINVAL;
+    }
+    if (p->min_history > p->history) {
+        snprintf(err, errlen, "'min_history' = %d must be <= 'history' = %d", p->min_history,
+                 p->history);
+        return -EINVAL;
+    }
+    if (!(p->alpha >= 1e-12 && p->alpha <= 0.5) || !(p->min_drop >= 0 && p->min_drop <= 1) ||
+        !(p->min_expected >= 0)) {
+        snprintf(err, errlen, "'alpha' must be in [1e-12, 0.5], 'min_drop' in [0, 1], "
+                              "'min_expected' >= 0");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static size_t td_state_size(const void *params)
+{
+    const struct td_params *p = params;
+    return sizeof(struct td_state) + (size_t)p->history * sizeof(uint32_t);
+}
+
+static void td_init(const void *params, void *state)
+{
+    (void)params;
+    struct td_state *s = state;
+    s->count = 0;
+    s->head = 0;
+    s->breach_run = 0;
+}
+
+/* Lower-tail model for one window's views: mean m, variance var >= m. */
+struct td_model {
+    double m, var;
+};
+
+/* P(X <= k). Negative binomial with n = m^2/(var-m) successes and p = m/var
+ * has mean m and variance var; once var is within a millionth of m the NB
+ * is Poisson to far below any alpha we accept, and the beta function with
+ * a huge n is slower and less accurate, so use the Poisson there. */
+static double lower_tail(const struct td_model *md, double k)
+{
+    if (k < 0)
+        return 0;
+    if (k >= 4e9)
+        return 1;
+    unsigned int ku = (unsigned int)k;
+    if (md->var - md->m <= 1e-6 * md->m)
+        return gsl_cdf_poisson_P(ku, md->m);
+    double pp = md->m / md->var;
+    double nn = md->m * md->m / (md->var - md->m);
+    return gsl_cdf_negative_binomial_P(ku, pp, nn);
+}
+
+/* Largest k with P(X <= k) < alpha, or -1 if even 0 views would not be. */
+static double max_breach_views(const struct td_model *md, double alpha)
+{
+    if (!(lower_tail(md, 0) < alpha))
+        return -1;
+    double g = floor(md->m - gsl_cdf_ugaussian_Qinv(alpha) * sqrt(md->var));
+    if (!(g > 0))
+        g = 0;
+    double lo, hi; /* cdf(lo) < alpha, cdf(hi) >= alpha */
+    if (lower_tail(md, g) < alpha) {
+        lo = g;
+        double step = 1;
+        for (;;) {
+            hi = lo + step;
+            if (!(lower_tail(md, hi) < alpha))
+                break;
+            lo = hi;
+            step *= 2;
+            if (lo > 4e9)
+                return lo;
+        }
+    } else {
+        hi = g;
+        double step = 1;
+        for (;;) {
+            lo = hi - step;
+            if (lo <= 0) {
+                lo = 0; /* cdf(0) < alpha checked above */
+                break;
+            }
+            if (lower_tail(md, lo) < alpha)
+                break;
+            hi = lo;
+            step *= 2;
+        }
+    }
+    while (hi - lo > 1) {
+        double mid = floor((lo + hi) / 2);
+        if (lower_tail(md, mid) < alpha)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static double g_df, g_s2;
+static double small_sample_factor(uint32_t k, double alpha)
+{
+    double kd = (double)k;
+    double df = 0.46 * (kd - ((k & 1u) ? 0.8 : 0.0));
+    double zq = gsl_cdf_ugaussian_Qinv(alpha);
+    double q = gsl_cdf_tdist_Qinv(alpha, df);
+    double f = (1.0 + 1.0 / kd) * sqrt(1.0 + TD_PI / (2.0 * kd));
+    if (isfinite(q) && q > zq)
+        f *= q / zq;
+    return f;
+}
+
+static double predictive_variance(double m, double sd, uint32_t k, double alpha)
+{
+    double pois = m * (1.0 + TD_PI / (2.0 * k));
+#if TD_VAR == 0
+    (void)alpha; (void)pois;
+    return sd * sd > m ? sd * sd : m;
+#elif TD_VAR == 1
+    double c = small_sample_factor(k, alpha);
+    double v = c * c * sd * sd;
+    return v > pois ? v : pois;
+#elif TD_VAR == 2
+    double c = small_sample_factor(k, alpha);
+    double ex = sd * sd - m;
+    return pois + (ex > 0 ? c * c * ex : 0);
+#elif TD_VAR == 3
+    double c = small_sample_factor(k, alpha);
+    return (sd * sd > m ? sd * sd : m) * c * c;
+#else
+    (void)sd;
+    double zq = gsl_cdf_ugaussian_Qinv(alpha);
+    double q = gsl_cdf_tdist_Qinv(alpha, g_df);
+    double c = sqrt(1.0 + TD_PI / (2.0 * k)) * (q > zq ? q / zq : 1.0);
+#if TD_VAR == 4
+    double v = c * c * g_s2;
+    return v > pois ? v : pois;
+#else
+    double ex = g_s2 - m;
+    return pois + (ex > 0 ? c * c * ex : 0);
+#endif
+#endif
+}
+
+static void td_eval(const void *params, const void *state, const struct rw_obs *obs,
+                    struct rw_verdict *out)
+{
+    const struct td_params *p = params;
+    const struct td_state *s = state;
+    double buf[TD_HISTORY_MAX];
+    double v = obs->views;
+
+    out->kind = RW_VERDICT_INSUFFICIENT;
+    out->score_kind = RW_SCORE_P;
+    out->value = v;
+    out->expected = NAN;
+    out->low = NAN;
+    out->high = NAN;
+    out->score = NAN;
+    out->n = obs->views;
+    out->why[0] = '\0';
+
+    uint32_t k = s->count;
+    if (k > (uint32_t)p->history)
+        k = (uint32_t)p->history;
+    if (k < (uint32_t)p->min_history) {
+        snprintf(out->why, sizeof out->why, "warming up: %u of %d windows", k, p->min_history);
+        return;
+    }
+    for (uint32_t i = 0; i < k; i++)
+        buf[i] = s->ring[i];
+    gsl_sort(buf, 1, k);
+    double m = gsl_stats_median_from_sorted_data(buf, 1, k);
+    for (uint32_t i = 0; i < k; i++)
+        buf[i] = fabs(buf[i] - m);
+    gsl_sort(buf, 1, k);
+    double sd = TD_MAD_TO_SIGMA * gsl_stats_median_from_sorted_data(buf, 1, k);
+    {
+        double cl = 3.0 * (sd > sqrt(m) ? sd : sqrt(m));
+        double sum = 0, sum2 = 0; int nc = 0;
+        for (uint32_t i = 0; i < k; i++) { double x = s->ring[i]; if (fabs(x - m) <= cl) { sum += x; nc++; } }
+        double mean = sum / nc;
+        for (uint32_t i = 0; i < k; i++) { double x = s->ring[i]; if (fabs(x - m) <= cl) sum2 += (x - mean) * (x - mean); }
+        g_s2 = sum2 / (nc - 1) * 1.0274; g_df = nc - 1;
+    }
+    out->expected = m;
+    if (!(m >= p->min_expected) || m <= 0) {
+        snprintf(out->why, sizeof out->why, "expected %.1f views < min_expected %.4g", m,
+                 p->min_expected);
+        return;
+    }
+
+    struct td_model md = {.m = m, .var = predictive_variance(m, sd, k, p->alpha)};
+    double pv = lower_tail(&md, v);
+    if (!isfinite(pv)) {
+        snprintf(out->why, sizeof out->why, "p-value not computable");
+        return;
+    }
+    double drop_max = (1.0 - p->min_drop) * m;
+    double kb = max_breach_views(&md, p->alpha);
+    double low = kb < floor(drop_max) ? kb : floor(drop_max);
+    out->low = low >= 0 ? low : NAN;
+    out->score = pv;
+    int sig = pv < p->alpha;
+    int big = v <= drop_max;
+    out->kind = sig && big ? RW_VERDICT_BREACH : RW_VERDICT_OK;
+    snprintf(out->why, sizeof out->why, "%.0f views, expected %.0f of %u windows, p=%.2g%s", v,
+             m, k, pv, sig && !big ? ", drop < min_drop" : "");
+}
+
+static void td_learn(const void *params, void *state, const struct rw_obs *obs,
+                     const struct rw_verdict *v)
+{
+    const struct td_params *p = params;
+    struct td_state *s = state;
+    uint32_t h = (uint32_t)p->history;
+    if (v && v->kind == RW_VERDICT_BREACH) {
+        if (s->breach_run < UINT32_MAX)
+            s->breach_run++;
+        if (s->breach_run <= h / 2)
+            return;
+    } else {
+        s->breach_run = 0;
+    }
+    if (s->head >= h)
+        s->head = 0;
+    s->ring[s->head] = obs->views;
+    s->head = (s->head + 1) % h;
+    if (s->count < h)
+        s->count++;
+}
+
+const struct rw_detector rw_detector_traffic_drop = {
+    .name = "traffic_drop",
+    .help = "page views far below the recent median (overdispersed count test)",
+    .options = td_options,
+    .params_size = sizeof(struct td_params),
+    .validate = td_validate,
+    .state_size = td_state_size,
+    .init = td_init,
+    .eval = td_eval,
+    .learn = td_learn,
+};

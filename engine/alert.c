@@ -1,0 +1,221 @@
+/* Alert line formatting. Not on the hot path: runs once per transition. */
+#include "engine/alert.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/metric.h"
+
+static uint64_t fnv64(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+uint64_t rw_alert_fingerprint(const char *rule, const char *app, size_t app_len, int ndims,
+                              const char *const *names, const char *const *vals,
+                              const size_t *lens)
+{
+    uint64_t h = 14695981039346656037ULL;
+    h = fnv64(h, rule, strlen(rule) + 1);
+    h = fnv64(h, app, app_len);
+    h = fnv64(h, "", 1);
+    for (int i = 0; i < ndims; i++) {
+        h = fnv64(h, names[i], strlen(names[i]));
+        h = fnv64(h, "=", 1);
+        h = fnv64(h, vals[i], lens[i]);
+        h = fnv64(h, "", 1);
+    }
+    return h ? h : 1; /* 0 means "no parent" */
+}
+
+static const char *metric_label(int m)
+{
+    static const char *const labels[] = {"TTFB", "FCP", "LCP", "INP", "CLS",
+                                         "error rate", "views", "errors"};
+    return labels[m];
+}
+
+/* Human value: ms vitals in ms or s, CLS with 3 decimals, rates in percent. */
+static void fmt_value(int metric, double x, char *buf, size_t len)
+{
+    if (isnan(x)) {
+        snprintf(buf, len, "n/a");
+    } else if (metric == RW_M_CLS) {
+        snprintf(buf, len, "%.3f", x);
+    } else if (rw_metric_is_vital(metric)) {
+        if (fabs(x) >= 1000)
+            snprintf(buf, len, "%.1f s", x / 1000.0);
+        else
+            snprintf(buf, len, "%.0f ms", x);
+    } else if (metric == RW_M_ERROR_RATE) {
+        if (x * 100 >= 10 || x == 0)
+            snprintf(buf, len, "%.0f%%", x * 100);
+        else if (x * 100 >= 1)
+            snprintf(buf, len, "%.1f%%", x * 100);
+        else
+            snprintf(buf, len, "%.2f%%", x * 100);
+    } else {
+        snprintf(buf, len, "%.0f", x);
+    }
+}
+
+/* The band without repeating the unit: "1.7–2.4 s", "180–240 ms"; a
+ * one-sided band reads "≤ 2.4 s" / "≥ 120". */
+static void fmt_band(int metric, double lo, double hi, char *buf, size_t len)
+{
+    char a[32], b[32];
+    if (metric != RW_M_VIEWS && metric != RW_M_ERRORS && !isnan(lo) && lo < 0)
+        lo = 0;
+    if (isnan(lo) && isnan(hi)) {
+        buf[0] = '\0';
+    } else if (isnan(lo)) {
+        fmt_value(metric, hi, b, sizeof b);
+        snprintf(buf, len, " (≤ %s)", b);
+    } else if (isnan(hi)) {
+        fmt_value(metric, lo, a, sizeof a);
+        snprintf(buf, len, " (≥ %s)", a);
+    } else if (rw_metric_is_vital(metric) && metric != RW_M_CLS) {
+        if (fabs(hi) >= 1000)
+            snprintf(buf, len, " (%.1f–%.1f s)", lo / 1000.0, hi / 1000.0);
+        else
+            snprintf(buf, len, " (%.0f–%.0f ms)", lo, hi);
+    } else {
+        fmt_value(metric, lo, a, sizeof a);
+        fmt_value(metric, hi, b, sizeof b);
+        snprintf(buf, len, " (%s–%s)", a, b);
+    }
+}
+
+void rw_alert_where(const struct rw_alert_view *a, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    if (!(a->app_len == 7 && memcmp(a->app, "default", 7) == 0))
+        off += (size_t)snprintf(buf, len, "%.*s", (int)a->app_len, a->app);
+    for (int i = 0; i < a->ndims && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s=%.*s", off ? " · " : "",
+                                strcmp(a->dim_names[i], "page") ? a->dim_names[i] : "page",
+                                (int)a->dim_lens[i], a->dim_vals[i]);
+    if (off >= len)
+        return;
+    /* Pages read better bare: "/checkout · device=mobile". */
+    if (a->ndims == 0 && off == 0)
+        snprintf(buf, len, "the whole site");
+}
+
+static void where_short(const struct rw_alert_view *a, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    if (!(a->app_len == 7 && memcmp(a->app, "default", 7) == 0))
+        off += (size_t)snprintf(buf, len, "%.*s", (int)a->app_len, a->app);
+    for (int i = 0; i < a->ndims && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%.*s", off ? " · " : "",
+                                (int)a->dim_lens[i], a->dim_vals[i]);
+    if (off == 0)
+        snprintf(buf, len, "the whole site");
+}
+
+void rw_alert_summary(const struct rw_alert_view *a, char *buf, size_t len)
+{
+    const struct rw_verdict *v = a->v;
+    int m = a->rule->metric;
+    char val[32], exp[32], band[80], where[600], pre[160];
+    where_short(a, where, sizeof where);
+    fmt_value(m, v->value, val, sizeof val);
+    fmt_value(m, v->expected, exp, sizeof exp);
+    fmt_band(m, v->low, v->high, band, sizeof band);
+    const char *state = a->firing ? "" : "resolved: ";
+    int threshold = a->rule->det == &rw_detector_threshold;
+    double per_min = a->window_s > 0 ? 60.0 / a->window_s : 1;
+
+    if (rw_metric_is_vital(m)) {
+        snprintf(pre, sizeof pre, "%s%s %s %s", state, rw_stat_names[a->rule->stat],
+                 metric_label(m), val);
+        if (threshold)
+            snprintf(buf, len, "%s %s the %s line over %u views on %s", pre,
+                     v->value > v->expected ? "above" : "below", exp, v->n, where);
+        else
+            snprintf(buf, len, "%s vs usual %s%s over %u views on %s", pre, exp, band, v->n,
+                     where);
+    } else if (m == RW_M_ERROR_RATE) {
+        snprintf(buf, len, "%serror rate %s vs usual %s (%u errors in %u views) on %s", state,
+                 val, exp, a->errors, a->views, where);
+    } else {
+        const char *unit = a->window_s == 60 ? "a minute" : "a window";
+        (void)per_min;
+        if (m == RW_M_VIEWS && v->value == 0 && a->firing)
+            snprintf(buf, len, "no views vs usual %s %s on %s", exp, unit, where);
+        else
+            snprintf(buf, len, "%s%s %s %s vs usual %s on %s", state, metric_label(m), val, unit,
+                     exp, where);
+    }
+}
+
+/* snprintf may cut a multi-byte character; jansson refuses invalid UTF-8. */
+static void utf8_trim(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i > 0 && ((unsigned char)s[i - 1] & 0x80)) {
+        unsigned char lead = (unsigned char)s[i - 1];
+        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+        if (n - (i - 1) < need)
+            s[i - 1] = '\0';
+    }
+}
+
+static json_t *num_or_null(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
+
+json_t *rw_alert_json(const struct rw_alert_view *a)
+{
+    static const char *const score_kinds[] = {"ratio", "z", "p"};
+    char fp[17], summary[1024];
+    json_t *o = json_object();
+    json_t *scope = json_object();
+    json_object_set_new(o, "ts", json_integer(a->ts));
+    json_object_set_new(o, "state", json_string(a->firing ? "firing" : "resolved"));
+    json_object_set_new(o, "rule", json_string(a->rule->name));
+    json_object_set_new(o, "metric", json_string(rw_metric_names[a->rule->metric]));
+    json_object_set_new(o, "stat", json_string(rw_stat_names[a->rule->stat]));
+    json_object_set_new(o, "app", json_stringn(a->app, a->app_len));
+    for (int i = 0; i < a->ndims; i++)
+        json_object_set_new(scope, a->dim_names[i], json_stringn(a->dim_vals[i], a->dim_lens[i]));
+    json_object_set_new(o, "scope", scope);
+    json_object_set_new(o, "value", num_or_null(a->v->value));
+    json_object_set_new(o, "expected", num_or_null(a->v->expected));
+    json_object_set_new(o, "low", num_or_null(a->v->low));
+    json_object_set_new(o, "high", num_or_null(a->v->high));
+    json_object_set_new(o, "score", num_or_null(a->v->score));
+    json_object_set_new(o, "score_kind", json_string(score_kinds[a->v->score_kind]));
+    json_object_set_new(o, "n", json_integer(a->v->n));
+    json_object_set_new(o, "severity", json_string(rw_severity_names[a->rule->severity]));
+    json_object_set_new(o, "detector", json_string(a->rule->det->name));
+    snprintf(fp, sizeof fp, "%016llx", (unsigned long long)a->fingerprint);
+    json_object_set_new(o, "fingerprint", json_string(fp));
+    json_object_set_new(o, "since", json_integer(a->since));
+    rw_alert_summary(a, summary, sizeof summary);
+    utf8_trim(summary);
+    json_object_set_new(o, "summary", json_string(summary));
+    json_object_set_new(o, "why", json_string(a->v->why));
+    if (a->parent) {
+        snprintf(fp, sizeof fp, "%016llx", (unsigned long long)a->parent);
+        json_object_set_new(o, "parent", json_string(fp));
+    }
+    return o;
+}
+
+char *rw_alert_dumps(const json_t *line)
+{
+    return json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(6));
+}

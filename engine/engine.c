@@ -1,0 +1,947 @@
+/* Engine: keyspace, windows, evaluation and alert lifecycle.
+ *
+ * Memory: one allocation per series at birth holds its key, its window slots
+ * (with quantile accumulators for the vitals its scope's rules watch) and,
+ * per rule of its scope, the alert state and the detector state. Nothing is
+ * allocated per event except quantile sketches taken from a pool when a
+ * window of a series overflows the exact buffer. Series per scope are capped
+ * (overflow folds into an "(other)" series) and expire when idle, so memory
+ * is bounded whatever keys arrive.
+ */
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/alert.h"
+#include "engine/decode.h"
+#include "engine/log.h"
+#include "engine/qsketch.h"
+
+#define KEY_SEP '\x1f'
+#define KEY_MAX (RW_MAX_DIMS * (RW_PAGE_MAX + 2) + 4200)
+#define OTHER "(other)"
+#define NONE "(none)"
+
+enum dim_kind { DIM_PAGE, DIM_APP, DIM_SEG };
+
+struct alert_state {
+    uint8_t state;    /* enum rw_alert_state */
+    uint8_t notified; /* its firing was notified (so its resolution is too) */
+    uint16_t count;   /* consecutive breach (pending) or calm (firing) windows */
+    int64_t since;
+    uint64_t parent;  /* parent fingerprint when grouped */
+};
+
+struct rule_slot {
+    int rule;          /* index in cfg->rules */
+    size_t alert_off;  /* offset of struct alert_state in the series block */
+    size_t det_off;    /* offset of the detector state */
+};
+
+/* A window slot: counts and one quantile accumulator per watched vital. */
+struct wslot {
+    int64_t win; /* window index, -1 when empty */
+    uint32_t views, errors;
+    struct rw_qacc vit[]; /* scope->nvit entries */
+};
+
+struct series {
+    struct series *next; /* hash chain */
+    uint64_t hash;
+    int64_t last_ts;
+    uint32_t keylen;
+    uint8_t other;       /* the "(other)" fold series */
+    char *key;           /* app SEP v1 SEP v2 ... (not NUL-terminated inside) */
+    unsigned char *base; /* start of slots + rule states */
+};
+
+struct scope {
+    const struct rw_scope_cfg *cfg;
+    int ndims;
+    enum dim_kind kind[RW_MAX_DIMS];
+    const char *dim[RW_MAX_DIMS];
+    int nvit;
+    int vidx[RW_NVITALS]; /* vital -> accumulator index, -1 if not watched */
+    int nrules;
+    struct rule_slot rs[RW_MAX_RULES];
+    size_t slot_size, state_size; /* bytes per slot, bytes of all rule states */
+    struct series **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count;    /* series alive, "(other)" included */
+    int max_series;
+    int nparents;
+    int parents[RW_MAX_SCOPES]; /* scopes whose dims are a strict subset, most general first */
+};
+
+struct transition {
+    int scope;
+    struct series *s;
+    int rs; /* rule slot index */
+    int firing;
+    struct rw_verdict v;
+    uint32_t views, errors;
+    int64_t since;
+    uint64_t fp, parent;
+};
+
+struct rw_engine {
+    const struct rw_config *cfg;
+    struct rw_alert_sink sink;
+    struct rw_pagenorm *pn;
+    struct rw_decoder *dec;
+    struct rw_qpool *pool;
+    int event_time;
+    int64_t win_ms, late_ms;
+    int nslots;
+    int64_t open_lo;     /* oldest window not yet closed; INT64_MIN before the first event */
+    int64_t watermark;
+    int64_t max_ts;
+    int nscopes;         /* configured scopes; a csv scope may follow */
+    struct scope scopes[RW_MAX_SCOPES + 1];
+    struct transition *tr;
+    size_t ntr, captr;
+    struct rw_engine_stats st;
+    int csv_scope; /* --csv replay: index of the extra scope, or -1 */
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static uint64_t hash_key(const char *p, size_t n)
+{
+    /* FNV-1a with a final avalanche so the low bits index buckets well. */
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static struct wslot *slot_at(const struct scope *sc, const struct series *s, int i)
+{
+    return (struct wslot *)(s->base + (size_t)i * sc->slot_size);
+}
+
+static struct alert_state *astate(const struct scope *sc, const struct series *s, int rs)
+{
+    return (struct alert_state *)(s->base + sc->rs[rs].alert_off);
+}
+
+static void *dstate(const struct scope *sc, const struct series *s, int rs)
+{
+    return s->base + sc->rs[rs].det_off;
+}
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* Split a series key into app and dim values. */
+static void split_key(const struct series *s, const char **app, size_t *app_len, int ndims,
+                      const char **vals, size_t *lens)
+{
+    const char *p = s->key, *end = s->key + s->keylen;
+    const char *q = memchr(p, KEY_SEP, (size_t)(end - p));
+    if (!q)
+        q = end;
+    *app = p;
+    *app_len = (size_t)(q - p);
+    for (int i = 0; i < ndims; i++) {
+        p = q + 1;
+        q = p < end ? memchr(p, KEY_SEP, (size_t)(end - p)) : NULL;
+        if (!q)
+            q = end;
+        vals[i] = p;
+        lens[i] = (size_t)(q - p);
+    }
+}
+
+/* ---- construction ----------------------------------------------------- */
+
+static int setup_scope(struct rw_engine *e, int si, const struct rw_scope_cfg *sc_cfg,
+                       const int *rules, int nrules)
+{
+    struct scope *sc = &e->scopes[si];
+    sc->cfg = sc_cfg;
+    sc->ndims = sc_cfg->ndims;
+    for (int d = 0; d < sc->ndims; d++) {
+        sc->dim[d] = sc_cfg->dims[d];
+        sc->kind[d] = strcmp(sc->dim[d], "page") == 0  ? DIM_PAGE
+                      : strcmp(sc->dim[d], "app") == 0 ? DIM_APP
+                                                       : DIM_SEG;
+    }
+    for (int v = 0; v < RW_NVITALS; v++)
+        sc->vidx[v] = -1;
+    size_t off = 0;
+    sc->nrules = nrules;
+    for (int k = 0; k < nrules; k++) {
+        const struct rw_rule_cfg *r = &e->cfg->rules[rules[k]];
+        if (rw_metric_is_vital(r->metric) && sc->vidx[r->metric] < 0)
+            sc->vidx[r->metric] = sc->nvit++;
+        sc->rs[k].rule = rules[k];
+        sc->rs[k].alert_off = off;
+        off = align8(off + sizeof(struct alert_state));
+        sc->rs[k].det_off = off;
+        off = align8(off + (r->det->state_size ? r->det->state_size(r->params) : 0));
+    }
+    sc->state_size = off;
+    sc->slot_size = align8(sizeof(struct wslot) + (size_t)sc->nvit * sizeof(struct rw_qacc));
+    /* rule offsets are relative to the end of the slots */
+    for (int k = 0; k < nrules; k++) {
+        sc->rs[k].alert_off += (size_t)e->nslots * sc->slot_size;
+        sc->rs[k].det_off += (size_t)e->nslots * sc->slot_size;
+    }
+    sc->max_series = sc_cfg->max_series;
+    size_t nb = 64;
+    while (nb < (size_t)sc->max_series && nb < (1u << 22))
+        nb <<= 1;
+    sc->nbuckets = nb;
+    sc->buckets = calloc(nb, sizeof *sc->buckets);
+    return sc->buckets ? 0 : -ENOMEM;
+}
+
+static int dims_subset(const struct rw_scope_cfg *a, const struct rw_scope_cfg *b)
+{
+    /* a's dims strictly included in b's */
+    if (a->ndims >= b->ndims)
+        return 0;
+    for (int i = 0; i < a->ndims; i++) {
+        int found = 0;
+        for (int k = 0; k < b->ndims; k++)
+            found |= strcmp(a->dims[i], b->dims[k]) == 0;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+struct rw_engine *rw_engine_new(const struct rw_config *cfg, const struct rw_alert_sink *sink,
+                                char *err, size_t errlen)
+{
+    struct rw_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->cfg = cfg;
+    if (sink)
+        e->sink = *sink;
+    e->event_time = 1;
+    e->win_ms = (int64_t)llround(cfg->engine.window * 1000);
+    e->late_ms = (int64_t)llround(cfg->engine.lateness * 1000);
+    int64_t fut_ms = (int64_t)llround(cfg->engine.max_future * 1000);
+    /* Open windows span [watermark, watermark + lateness + max_future]. */
+    e->nslots = (int)((e->late_ms + fut_ms + e->win_ms - 1) / e->win_ms) + 1;
+    e->open_lo = INT64_MIN;
+    e->watermark = INT64_MIN;
+    e->max_ts = INT64_MIN;
+    e->st.watermark = INT64_MIN;
+    e->csv_scope = -1;
+    e->pn = rw_pagenorm_new(cfg->rewrites, cfg->nrewrites, cfg->page_ids, err, errlen);
+    e->pool = rw_qpool_new();
+    if (!e->pn || !e->pool)
+        goto fail;
+    e->dec = rw_decoder_new(e->pn, cfg->engine.max_seg_value);
+    if (!e->dec)
+        goto fail;
+    e->nscopes = cfg->nscopes;
+    for (int si = 0; si < cfg->nscopes; si++) {
+        int rules[RW_MAX_RULES], n = 0;
+        for (int r = 0; r < cfg->nrules; r++)
+            for (int k = 0; k < cfg->rules[r].nscopes; k++)
+                if (cfg->rules[r].scopes[k] == si)
+                    rules[n++] = r;
+        if (setup_scope(e, si, &cfg->scopes[si], rules, n))
+            goto fail;
+    }
+    for (int si = 0; si < cfg->nscopes; si++) {
+        struct scope *sc = &e->scopes[si];
+        /* parents ordered by fewest dims first: group under the most general */
+        for (int nd = 0; nd < sc->ndims; nd++)
+            for (int p = 0; p < cfg->nscopes; p++)
+                if (cfg->scopes[p].ndims == nd && dims_subset(&cfg->scopes[p], sc->cfg))
+                    sc->parents[sc->nparents++] = p;
+    }
+    return e;
+fail:
+    if (!err[0])
+        snprintf(err, errlen, "out of memory");
+    rw_engine_destroy(&e);
+    return NULL;
+}
+
+static void free_series(struct rw_engine *e, struct scope *sc, struct series *s)
+{
+    for (int i = 0; i < e->nslots; i++) {
+        struct wslot *w = slot_at(sc, s, i);
+        for (int v = 0; v < sc->nvit; v++)
+            rw_qacc_reset(&w->vit[v], e->pool);
+    }
+    free(s);
+}
+
+void rw_engine_destroy(struct rw_engine **ep)
+{
+    if (!ep || !*ep)
+        return;
+    struct rw_engine *e = *ep;
+    for (int si = 0; si < RW_MAX_SCOPES + 1; si++) {
+        struct scope *sc = &e->scopes[si];
+        for (size_t b = 0; sc->buckets && b < sc->nbuckets; b++) {
+            struct series *s = sc->buckets[b];
+            while (s) {
+                struct series *next = s->next;
+                free_series(e, sc, s);
+                s = next;
+            }
+        }
+        free(sc->buckets);
+    }
+    rw_decoder_destroy(&e->dec);
+    rw_pagenorm_destroy(&e->pn);
+    rw_qpool_destroy(&e->pool);
+    free(e->tr);
+    free(e);
+    *ep = NULL;
+}
+
+void rw_engine_set_event_time(struct rw_engine *e, int on) { e->event_time = on; }
+
+/* ---- keyspace --------------------------------------------------------- */
+
+static struct series *new_series(struct rw_engine *e, struct scope *sc, const char *key,
+                                 size_t keylen, uint64_t h)
+{
+    size_t head = align8(sizeof(struct series));
+    size_t body = (size_t)e->nslots * sc->slot_size + sc->state_size;
+    struct series *s = calloc(1, head + body + keylen + 1);
+    if (!s)
+        return NULL;
+    s->base = (unsigned char *)s + head;
+    s->key = (char *)s->base + body;
+    memcpy(s->key, key, keylen);
+    s->keylen = (uint32_t)keylen;
+    s->hash = h;
+    s->last_ts = INT64_MIN;
+    for (int i = 0; i < e->nslots; i++) {
+        struct wslot *w = slot_at(sc, s, i);
+        w->win = -1;
+        for (int v = 0; v < sc->nvit; v++)
+            rw_qacc_init(&w->vit[v]);
+    }
+    for (int k = 0; k < sc->nrules; k++) {
+        const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
+        if (r->det->init)
+            r->det->init(r->params, dstate(sc, s, k));
+    }
+    size_t b = h & (sc->nbuckets - 1);
+    s->next = sc->buckets[b];
+    sc->buckets[b] = s;
+    sc->count++;
+    e->st.series++;
+    e->st.series_created++;
+    return s;
+}
+
+static struct series *lookup(struct scope *sc, const char *key, size_t keylen, uint64_t h)
+{
+    for (struct series *s = sc->buckets[h & (sc->nbuckets - 1)]; s; s = s->next)
+        if (s->hash == h && s->keylen == keylen && memcmp(s->key, key, keylen) == 0)
+            return s;
+    return NULL;
+}
+
+static const char *seg_value(const struct rw_event *ev, const char *name, size_t *len)
+{
+    for (int i = 0; i < ev->nseg; i++)
+        if (strcmp(ev->seg_key[i], name) == 0) {
+            *len = ev->seg_len[i];
+            return ev->seg_val[i];
+        }
+    *len = sizeof NONE - 1;
+    return NONE;
+}
+
+static size_t build_key(const struct scope *sc, const struct rw_event *ev, char *key)
+{
+    size_t n = ev->app_len;
+    memcpy(key, ev->app, n);
+    for (int d = 0; d < sc->ndims; d++) {
+        const char *v;
+        size_t l;
+        switch (sc->kind[d]) {
+        case DIM_PAGE: v = ev->page; l = ev->page_len; break;
+        case DIM_APP: v = ev->app; l = ev->app_len; break;
+        default: v = seg_value(ev, sc->dim[d], &l); break;
+        }
+        key[n++] = KEY_SEP;
+        memcpy(key + n, v, l);
+        n += l;
+    }
+    return n;
+}
+
+static struct series *find_or_create(struct rw_engine *e, struct scope *sc, const struct rw_event *ev)
+{
+    char key[KEY_MAX];
+    size_t n = build_key(sc, ev, key);
+    uint64_t h = hash_key(key, n);
+    struct series *s = lookup(sc, key, n, h);
+    if (s)
+        return s;
+    if (sc->count >= (size_t)sc->max_series) {
+        /* Over the cap: fold into the app's "(other)" series (itself outside the cap). */
+        n = ev->app_len;
+        for (int d = 0; d < sc->ndims; d++) {
+            key[n++] = KEY_SEP;
+            memcpy(key + n, OTHER, sizeof OTHER - 1);
+            n += sizeof OTHER - 1;
+        }
+        h = hash_key(key, n);
+        e->st.folded++;
+        s = lookup(sc, key, n, h);
+        if (s)
+            return s;
+        s = new_series(e, sc, key, n, h);
+        if (s)
+            s->other = 1;
+        return s;
+    }
+    return new_series(e, sc, key, n, h);
+}
+
+static void unlink_series(struct rw_engine *e, struct scope *sc, struct series *s)
+{
+    struct series **pp = &sc->buckets[s->hash & (sc->nbuckets - 1)];
+    while (*pp && *pp != s)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = s->next;
+    sc->count--;
+    e->st.series--;
+    e->st.series_expired++;
+    free_series(e, sc, s);
+}
+
+/* ---- ingest ----------------------------------------------------------- */
+
+void rw_engine_count_reject(struct rw_engine *e, enum rw_reject why)
+{
+    e->st.received++;
+    if (why > RW_OK && why < RW_NREJECT)
+        e->st.rejected[why]++;
+}
+
+enum rw_reject rw_engine_ingest(struct rw_engine *e, const struct rw_event *ev)
+{
+    int64_t w = floor_div(ev->ts, e->win_ms);
+    if (e->open_lo == INT64_MIN) {
+        /* The first event opens its own window: windows before the data
+         * starts are not evaluated (they would look like an outage). */
+        e->open_lo = w;
+        e->watermark = e->st.watermark = ev->ts - e->late_ms;
+    } else if (e->event_time && ev->ts - e->late_ms > e->watermark) {
+        rw_engine_advance(e, ev->ts - e->late_ms);
+    }
+    if (w < e->open_lo)
+        return RW_REJ_LATE;
+    if (w >= e->open_lo + e->nslots)
+        return RW_REJ_FUTURE;
+    int si = (int)(w % e->nslots);
+    for (int k = 0; k < e->nscopes; k++) {
+        struct scope *sc = &e->scopes[k];
+        struct series *s = find_or_create(e, sc, ev);
+        if (!s)
+            continue; /* out of memory: this scope misses the event */
+        struct wslot *slot = slot_at(sc, s, si);
+        if (slot->win != w) {
+            slot->win = w;
+            slot->views = slot->errors = 0;
+        }
+        if (ev->type == RW_EV_VIEW) {
+            slot->views++;
+            unsigned m = ev->vital_mask;
+            while (m) {
+                int v = __builtin_ctz(m);
+                m &= m - 1;
+                if (sc->vidx[v] >= 0 && rw_qacc_add(&slot->vit[sc->vidx[v]], e->pool, ev->vital[v]))
+                    e->st.sketch_nomem++;
+            }
+        } else {
+            slot->errors++;
+        }
+        if (ev->ts > s->last_ts)
+            s->last_ts = ev->ts;
+    }
+    if (ev->type == RW_EV_VIEW)
+        e->st.views++;
+    else
+        e->st.errors++;
+    if (ev->ts > e->max_ts)
+        e->max_ts = ev->ts;
+    return RW_OK;
+}
+
+enum rw_reject rw_engine_ingest_json(struct rw_engine *e, const char *buf, size_t len)
+{
+    struct rw_event ev;
+    enum rw_reject r;
+    e->st.received++;
+    if (len > (size_t)e->cfg->engine.max_message)
+        r = RW_REJ_OVERSIZE;
+    else if ((r = rw_decode(e->dec, buf, len, &ev)) == RW_OK)
+        r = rw_engine_ingest(e, &ev);
+    if (r == RW_OK)
+        e->st.accepted++;
+    else
+        e->st.rejected[r]++;
+    return r;
+}
+
+/* ---- evaluation ------------------------------------------------------- */
+
+static void build_obs(const struct rw_rule_cfg *r, const struct scope *sc, const struct wslot *w,
+                      int64_t ts_end, struct rw_obs *o)
+{
+    o->ts_end = ts_end;
+    o->views = w ? w->views : 0;
+    o->errors = w ? w->errors : 0;
+    if (rw_metric_is_vital(r->metric)) {
+        const struct rw_qacc *q = w ? &w->vit[sc->vidx[r->metric]] : NULL;
+        o->n = q ? q->n : 0;
+        o->value = o->n ? rw_qacc_quantile(q, rw_stat_quantile(r->stat)) : NAN;
+    } else if (r->metric == RW_M_ERROR_RATE) {
+        o->n = o->views;
+        o->value = o->views ? (double)o->errors / o->views : NAN;
+    } else if (r->metric == RW_M_VIEWS) {
+        o->n = o->views;
+        o->value = o->views;
+    } else {
+        o->n = o->errors;
+        o->value = o->errors;
+    }
+}
+
+static int push_transition(struct rw_engine *e, const struct transition *t)
+{
+    if (e->ntr == e->captr) {
+        size_t cap = e->captr ? e->captr * 2 : 64;
+        struct transition *p = realloc(e->tr, cap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        e->tr = p;
+        e->captr = cap;
+    }
+    e->tr[e->ntr++] = *t;
+    return 0;
+}
+
+static uint64_t series_fp(const struct rw_engine *e, const struct scope *sc, const struct series *s,
+                          const struct rw_rule_cfg *r)
+{
+    const char *app, *vals[RW_MAX_DIMS];
+    size_t app_len, lens[RW_MAX_DIMS];
+    (void)e;
+    split_key(s, &app, &app_len, sc->ndims, vals, lens);
+    return rw_alert_fingerprint(r->name, app, app_len, sc->ndims, sc->dim, vals, lens);
+}
+
+/* Run one rule of one series over one window and move its alert state. */
+static void eval_rule(struct rw_engine *e, int si, struct series *s, int k, const struct rw_obs *o)
+{
+    struct scope *sc = &e->scopes[si];
+    const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
+    struct alert_state *a = astate(sc, s, k);
+    void *ds = dstate(sc, s, k);
+    struct rw_verdict v;
+    memset(&v, 0, sizeof v);
+    v.expected = v.low = v.high = v.score = NAN;
+    r->det->eval(r->params, ds, o, &v);
+    r->det->learn(r->params, ds, o, &v);
+    e->st.evaluations++;
+
+    int fire = 0, resolve = 0;
+    switch (a->state) {
+    case RW_ALERT_INACTIVE:
+        if (v.kind == RW_VERDICT_BREACH) {
+            a->since = o->ts_end;
+            a->count = 1;
+            a->state = RW_ALERT_PENDING;
+            if (r->for_windows <= 1)
+                fire = 1;
+        }
+        break;
+    case RW_ALERT_PENDING:
+        if (v.kind == RW_VERDICT_BREACH) {
+            if (++a->count >= r->for_windows)
+                fire = 1;
+        } else if (v.kind == RW_VERDICT_OK) {
+            a->state = RW_ALERT_INACTIVE;
+            a->count = 0;
+        }
+        break;
+    case RW_ALERT_FIRING:
+        if (v.kind == RW_VERDICT_BREACH) {
+            a->count = 0;
+        } else if (v.kind == RW_VERDICT_OK) {
+            if (++a->count >= r->recover_windows)
+                resolve = 1;
+        }
+        break;
+    }
+    if (fire) {
+        a->state = RW_ALERT_FIRING;
+        a->count = 0;
+        a->parent = 0;
+        e->st.alerts_fired++;
+        e->st.firing_now++;
+    } else if (resolve) {
+        a->state = RW_ALERT_INACTIVE;
+        a->count = 0;
+        e->st.alerts_resolved++;
+        e->st.firing_now--;
+    } else {
+        return;
+    }
+    struct transition t = {.scope = si, .s = s, .rs = k, .firing = fire, .v = v,
+                           .views = o->views, .errors = o->errors, .since = a->since,
+                           .fp = series_fp(e, sc, s, r), .parent = fire ? 0 : a->parent};
+    if (push_transition(e, &t))
+        rw_log(RW_LOG_ERROR, "engine", "msg=\"out of memory recording an alert transition\"");
+}
+
+/* For a firing child, the most general firing ancestor alert on the same metric. */
+static uint64_t find_parent(struct rw_engine *e, const struct transition *t)
+{
+    const struct scope *sc = &e->scopes[t->scope];
+    int metric = e->cfg->rules[sc->rs[t->rs].rule].metric;
+    const char *app, *vals[RW_MAX_DIMS];
+    size_t app_len, lens[RW_MAX_DIMS];
+    split_key(t->s, &app, &app_len, sc->ndims, vals, lens);
+    for (int p = 0; p < sc->nparents; p++) {
+        struct scope *ps = &e->scopes[sc->parents[p]];
+        char key[KEY_MAX];
+        size_t n = app_len;
+        memcpy(key, app, app_len);
+        for (int d = 0; d < ps->ndims; d++) {
+            int cd = 0;
+            while (cd < sc->ndims && strcmp(sc->dim[cd], ps->dim[d]) != 0)
+                cd++;
+            key[n++] = KEY_SEP;
+            memcpy(key + n, vals[cd], lens[cd]);
+            n += lens[cd];
+        }
+        struct series *s = lookup(ps, key, n, hash_key(key, n));
+        if (!s)
+            continue;
+        for (int k = 0; k < ps->nrules; k++) {
+            const struct rw_rule_cfg *r = &e->cfg->rules[ps->rs[k].rule];
+            if (r->metric == metric && astate(ps, s, k)->state == RW_ALERT_FIRING)
+                return series_fp(e, ps, s, r);
+        }
+    }
+    return 0;
+}
+
+static void fill_view(const struct rw_engine *e, const struct transition *t, int64_t ts,
+                      struct rw_alert_view *av)
+{
+    const struct scope *sc = &e->scopes[t->scope];
+    memset(av, 0, sizeof *av);
+    av->ts = ts;
+    av->firing = t->firing;
+    av->rule = &e->cfg->rules[sc->rs[t->rs].rule];
+    av->ndims = sc->ndims;
+    split_key(t->s, &av->app, &av->app_len, sc->ndims, av->dim_vals, av->dim_lens);
+    for (int d = 0; d < sc->ndims; d++)
+        av->dim_names[d] = sc->dim[d];
+    av->v = &t->v;
+    av->since = t->since;
+    av->fingerprint = t->fp;
+    av->parent = t->parent;
+    av->views = t->views;
+    av->errors = t->errors;
+    av->window_s = e->cfg->engine.window;
+}
+
+static int cmp_transition(const void *pa, const void *pb)
+{
+    const struct transition *a = pa, *b = pb;
+    /* stable, input-independent order: rule, scope, key */
+    if (a->scope != b->scope)
+        return a->scope < b->scope ? -1 : 1;
+    if (a->rs != b->rs)
+        return a->rs < b->rs ? -1 : 1;
+    size_t n = a->s->keylen < b->s->keylen ? a->s->keylen : b->s->keylen;
+    int c = memcmp(a->s->key, b->s->key, n);
+    if (c)
+        return c;
+    return a->s->keylen < b->s->keylen ? -1 : a->s->keylen > b->s->keylen;
+}
+
+#define MAX_CHILDREN_LISTED 20
+
+/* Group this window's transitions and hand them to the sink. */
+static void emit_transitions(struct rw_engine *e, int64_t ts)
+{
+    if (e->ntr == 0)
+        return;
+    qsort(e->tr, e->ntr, sizeof *e->tr, cmp_transition);
+    for (size_t i = 0; i < e->ntr; i++) {
+        struct transition *t = &e->tr[i];
+        if (t->firing) {
+            t->parent = find_parent(e, t);
+            struct alert_state *a = astate(&e->scopes[t->scope], t->s, t->rs);
+            a->parent = t->parent;
+            a->notified = t->parent == 0;
+        }
+    }
+    for (size_t i = 0; i < e->ntr; i++) {
+        struct transition *t = &e->tr[i];
+        struct rw_alert_view av;
+        fill_view(e, t, ts, &av);
+        json_t *line = rw_alert_json(&av);
+        int notify;
+        if (t->firing) {
+            notify = t->parent == 0;
+            if (notify) {
+                /* List the children grouped under this alert in this window. */
+                json_t *kids = json_array();
+                size_t total = 0;
+                for (size_t k = 0; k < e->ntr; k++) {
+                    const struct transition *c = &e->tr[k];
+                    if (!c->firing || c->parent != t->fp)
+                        continue;
+                    if (total++ >= MAX_CHILDREN_LISTED)
+                        continue;
+                    struct rw_alert_view cv;
+                    fill_view(e, c, ts, &cv);
+                    json_t *cj = rw_alert_json(&cv);
+                    json_t *brief = json_object();
+                    json_object_set(brief, "scope", json_object_get(cj, "scope"));
+                    json_object_set(brief, "rule", json_object_get(cj, "rule"));
+                    json_object_set(brief, "value", json_object_get(cj, "value"));
+                    json_object_set(brief, "fingerprint", json_object_get(cj, "fingerprint"));
+                    json_object_set(brief, "summary", json_object_get(cj, "summary"));
+                    json_array_append_new(kids, brief);
+                    json_decref(cj);
+                }
+                if (total) {
+                    json_object_set_new(line, "children", kids);
+                    json_object_set_new(line, "children_total", json_integer((json_int_t)total));
+                } else {
+                    json_decref(kids);
+                }
+            }
+        } else {
+            struct alert_state *a = astate(&e->scopes[t->scope], t->s, t->rs);
+            notify = a->notified;
+            a->notified = 0;
+            a->parent = 0;
+        }
+        char *text = rw_alert_dumps(line);
+        if (text && e->sink.emit)
+            e->sink.emit(e->sink.ctx, text, notify);
+        free(text);
+        json_decref(line);
+    }
+    e->ntr = 0;
+}
+
+static int series_active(const struct scope *sc, const struct series *s)
+{
+    for (int k = 0; k < sc->nrules; k++)
+        if (astate(sc, s, k)->state != RW_ALERT_INACTIVE)
+            return 1;
+    return 0;
+}
+
+static void close_window(struct rw_engine *e, int64_t w)
+{
+    int64_t ts_end = (w + 1) * e->win_ms;
+    int si_slot = (int)(((w % e->nslots) + e->nslots) % e->nslots);
+    int64_t idle_ms = (int64_t)(e->cfg->engine.idle_expire * 1000);
+    for (int si = 0; si < e->nscopes; si++) {
+        struct scope *sc = &e->scopes[si];
+        for (size_t b = 0; b < sc->nbuckets; b++) {
+            struct series *s = sc->buckets[b];
+            while (s) {
+                struct series *next = s->next;
+                struct wslot *slot = slot_at(sc, s, si_slot);
+                int have = slot->win == w;
+                for (int k = 0; k < sc->nrules; k++) {
+                    struct rw_obs o;
+                    build_obs(&e->cfg->rules[sc->rs[k].rule], sc, have ? slot : NULL, ts_end, &o);
+                    eval_rule(e, si, s, k, &o);
+                }
+                if (have) {
+                    slot->win = -1;
+                    slot->views = slot->errors = 0;
+                    for (int v = 0; v < sc->nvit; v++)
+                        rw_qacc_reset(&slot->vit[v], e->pool);
+                }
+                if (s->last_ts != INT64_MIN && ts_end - s->last_ts > idle_ms && !series_active(sc, s)) {
+                    /* Transitions of this window may point at it: none can,
+                     * since an expiring series has no active alert. */
+                    int pending = 0;
+                    for (size_t i = 0; i < e->ntr; i++)
+                        pending |= e->tr[i].s == s;
+                    if (!pending)
+                        unlink_series(e, sc, s);
+                }
+                s = next;
+            }
+        }
+    }
+    e->st.windows_closed++;
+    emit_transitions(e, ts_end);
+}
+
+/* A jump longer than this many windows (a week of minutes) is a gap in the
+ * data, not an outage to evaluate window by window. */
+#define MAX_CATCHUP_WINDOWS 10080
+
+void rw_engine_advance(struct rw_engine *e, int64_t wm)
+{
+    if (e->watermark != INT64_MIN && wm <= e->watermark)
+        return;
+    e->watermark = wm;
+    e->st.watermark = wm;
+    int64_t last = floor_div(wm, e->win_ms) - 1; /* last window whose end <= wm */
+    if (e->open_lo == INT64_MIN) {
+        e->open_lo = last + 1;
+        return;
+    }
+    if (last - e->open_lo + 1 > MAX_CATCHUP_WINDOWS) {
+        rw_log(RW_LOG_WARN, "engine", "msg=\"time jumped; skipping windows\" windows=%lld",
+               (long long)(last - e->open_lo + 1));
+        /* Close the windows that may hold data (at most nslots), skip the rest. */
+        for (int64_t w = e->open_lo; w < e->open_lo + e->nslots; w++)
+            close_window(e, w);
+        e->open_lo = last + 1;
+        return;
+    }
+    for (int64_t w = e->open_lo; w <= last; w++)
+        close_window(e, w);
+    if (last + 1 > e->open_lo)
+        e->open_lo = last + 1;
+}
+
+void rw_engine_finish(struct rw_engine *e)
+{
+    if (e->max_ts != INT64_MIN)
+        rw_engine_advance(e, e->max_ts);
+}
+
+/* ---- stats ------------------------------------------------------------ */
+
+void rw_engine_get_stats(const struct rw_engine *e, struct rw_engine_stats *out)
+{
+    *out = e->st;
+    out->max_ts = e->max_ts;
+    size_t bytes = rw_qpool_bytes(e->pool);
+    for (int si = 0; si < e->nscopes; si++) {
+        const struct scope *sc = &e->scopes[si];
+        bytes += sc->nbuckets * sizeof(void *);
+        bytes += sc->count * (align8(sizeof(struct series)) + (size_t)e->nslots * sc->slot_size +
+                              sc->state_size + 32);
+    }
+    out->bytes = bytes;
+}
+
+uint64_t rw_engine_scope_series(const struct rw_engine *e, int scope)
+{
+    return scope >= 0 && scope < e->nscopes ? e->scopes[scope].count : 0;
+}
+
+/* ---- --csv replay ----------------------------------------------------- */
+
+static const struct rw_scope_cfg csv_scope_cfg = {"csv", 1, {"series"}, 1};
+
+int rw_engine_csv_begin(struct rw_engine *e, const char *name, const char *label, char *err,
+                        size_t errlen)
+{
+    char metric[64];
+    snprintf(metric, sizeof metric, "%s", name);
+    char *dot = strchr(metric, '.');
+    int stat = -1;
+    if (dot) {
+        *dot = '\0';
+        stat = rw_stat_parse(dot + 1);
+        if (stat < 0) {
+            snprintf(err, errlen, "--csv %s: unknown stat '%s'", name, dot + 1);
+            return -EINVAL;
+        }
+    }
+    int m = rw_metric_parse(metric);
+    if (m < 0) {
+        snprintf(err, errlen, "--csv %s: unknown metric '%s'", name, metric);
+        return -EINVAL;
+    }
+    int rules[RW_MAX_RULES], n = 0;
+    for (int r = 0; r < e->cfg->nrules; r++)
+        if (e->cfg->rules[r].metric == m && (stat < 0 || e->cfg->rules[r].stat == stat))
+            rules[n++] = r;
+    if (n == 0) {
+        snprintf(err, errlen, "--csv %s: no rule watches this metric", name);
+        return -EINVAL;
+    }
+    int si = e->nscopes; /* the extra scope after the configured ones */
+    if (e->csv_scope < 0) {
+        if (setup_scope(e, si, &csv_scope_cfg, rules, n)) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+        e->csv_scope = si;
+    }
+    char key[600];
+    size_t kl = (size_t)snprintf(key, sizeof key, "default%c%.500s", KEY_SEP, label);
+    /* The csv series lives in the csv scope's table (outside e->nscopes, so
+     * window closes never visit it); destroy frees it there. */
+    if (!lookup(&e->scopes[si], key, kl, hash_key(key, kl)) &&
+        !new_series(e, &e->scopes[si], key, kl, hash_key(key, kl))) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return n;
+}
+
+void rw_engine_csv_row(struct rw_engine *e, int64_t ts_ms, double value, double n)
+{
+    if (e->csv_scope < 0)
+        return;
+    struct scope *sc = &e->scopes[e->csv_scope];
+    struct series *s = NULL;
+    for (size_t b = 0; b < sc->nbuckets && !s; b++)
+        s = sc->buckets[b];
+    if (!s)
+        return;
+    for (int k = 0; k < sc->nrules; k++) {
+        const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
+        struct rw_obs o;
+        uint32_t cnt = n < 0 ? 1000000u : (n > 4e9 ? 4000000000u : (uint32_t)llround(n));
+        o.ts_end = ts_ms;
+        o.value = value;
+        o.n = cnt;
+        o.views = cnt;
+        o.errors = 0;
+        if (r->metric == RW_M_ERROR_RATE)
+            o.errors = (uint32_t)llround(value * cnt);
+        else if (r->metric == RW_M_VIEWS)
+            o.views = o.n = value > 0 ? (uint32_t)llround(value) : 0;
+        else if (r->metric == RW_M_ERRORS)
+            o.errors = o.n = value > 0 ? (uint32_t)llround(value) : 0;
+        eval_rule(e, e->csv_scope, s, k, &o);
+    }
+    emit_transitions(e, ts_ms);
+}

@@ -1,0 +1,421 @@
+/* `rumwatch replay` and `rumwatch check`: the same engine as `run`, fed from
+ * files in event time. Output is deterministic: same input and config, the
+ * same bytes. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+#include <zmq.h>
+
+#include "config/config.h"
+#include "engine/cmd.h"
+#include "engine/engine.h"
+#include "engine/log.h"
+#include "notifiers/delivery.h"
+
+struct rw_config *rw_cmd_load_config(const char *path)
+{
+    char err[1024] = "";
+    struct rw_config *cfg = rw_config_load(path, err, sizeof err);
+    if (!cfg)
+        fprintf(stderr, "rumwatch: config error: %s\n", err);
+    else
+        rw_log_set_level((enum rw_log_level)cfg->engine.log_level);
+    return cfg;
+}
+
+void rw_cmd_print_summary(const char *cmd, const struct rw_engine *e, double seconds)
+{
+    struct rw_engine_stats st;
+    rw_engine_get_stats(e, &st);
+    uint64_t rej = 0;
+    for (int i = 1; i < RW_NREJECT; i++)
+        rej += st.rejected[i];
+    fprintf(stderr, "%s: %llu events read, %llu accepted (%llu views, %llu errors), %llu rejected",
+            cmd, (unsigned long long)st.received, (unsigned long long)st.accepted,
+            (unsigned long long)st.views, (unsigned long long)st.errors, (unsigned long long)rej);
+    if (rej) {
+        const char *sep = " (";
+        for (int i = 1; i < RW_NREJECT; i++)
+            if (st.rejected[i]) {
+                fprintf(stderr, "%s%s=%llu", sep, rw_reject_names[i],
+                        (unsigned long long)st.rejected[i]);
+                sep = " ";
+            }
+        fprintf(stderr, ")");
+    }
+    fprintf(stderr, "\n%s: %llu series alive (%llu created, %llu expired, %llu folded into (other)), "
+                    "%llu windows closed, %llu evaluations, ~%.1f MiB\n",
+            cmd, (unsigned long long)st.series, (unsigned long long)st.series_created,
+            (unsigned long long)st.series_expired, (unsigned long long)st.folded,
+            (unsigned long long)st.windows_closed, (unsigned long long)st.evaluations,
+            st.bytes / 1048576.0);
+    fprintf(stderr, "%s: %llu alerts fired, %llu resolved, %llu still firing; %.2f s, %.0f events/s\n",
+            cmd, (unsigned long long)st.alerts_fired, (unsigned long long)st.alerts_resolved,
+            (unsigned long long)st.firing_now, seconds,
+            seconds > 0 ? st.received / seconds : 0.0);
+}
+
+/* ---- output sink ---------------------------------------------------- */
+
+struct out_sink {
+    FILE *out;
+    struct rw_delivery *delivery; /* NULL unless --notify */
+    unsigned long lines;
+};
+
+static void emit_line(void *ctx, const char *line, int notify)
+{
+    struct out_sink *o = ctx;
+    fputs(line, o->out);
+    fputc('\n', o->out);
+    o->lines++;
+    if (notify && o->delivery)
+        rw_delivery_submit(o->delivery, line);
+}
+
+/* ---- NDJSON input --------------------------------------------------- */
+
+/* Feed every line of one file to the engine. Lines longer than max_message
+ * are skipped to their newline and counted as oversize. */
+static int replay_file(struct rw_engine *e, const char *path, size_t max_line)
+{
+    gzFile gz = strcmp(path, "-") == 0 ? gzdopen(0, "rb") : gzopen(path, "rb");
+    if (!gz) {
+        fprintf(stderr, "rumwatch: cannot open %s: %s\n", path, strerror(errno ? errno : ENOENT));
+        return -1;
+    }
+    gzbuffer(gz, 1 << 18);
+    size_t cap = max_line + 2;
+    char *buf = malloc(cap);
+    if (!buf) {
+        gzclose(gz);
+        return -1;
+    }
+    int rc = 0;
+    while (gzgets(gz, buf, (int)cap)) {
+        size_t len = strlen(buf);
+        if (len == cap - 1 && buf[len - 1] != '\n') {
+            /* too long: drop the rest of this line */
+            int c;
+            while ((c = gzgetc(gz)) != -1 && c != '\n')
+                ;
+            rw_engine_count_reject(e, RW_REJ_OVERSIZE);
+            continue;
+        }
+        while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+            len--;
+        if (len == 0)
+            continue;
+        rw_engine_ingest_json(e, buf, len);
+    }
+    int errnum = 0;
+    const char *msg = gzerror(gz, &errnum);
+    if (errnum != Z_OK && errnum != Z_BUF_ERROR) {
+        fprintf(stderr, "rumwatch: %s: read error: %s\n", path, msg);
+        rc = -1;
+    }
+    free(buf);
+    gzclose(gz);
+    return rc;
+}
+
+/* ---- CSV input ------------------------------------------------------ */
+
+/* Parse "2025-11-03T14:00:00Z", "2025-11-03 14:00:00.5+01:00", or epoch s/ms. */
+static int parse_time(const char *s, int64_t *ms)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end;
+    if (isdigit((unsigned char)s[0]) && !(strlen(s) > 4 && s[4] == '-')) {
+        errno = 0;
+        double v = strtod(s, &end);
+        while (isspace((unsigned char)*end))
+            end++;
+        if (errno || *end || !isfinite(v) || v < 0)
+            return -1;
+        *ms = v < 1e11 ? (int64_t)llround(v * 1000) : (int64_t)llround(v);
+        return 0;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int y, mo, d, h = 0, mi = 0, n = 0;
+    double sec = 0;
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3)
+        return -1;
+    s += n;
+    if (*s == 'T' || *s == ' ') {
+        s++;
+        if (sscanf(s, "%2d:%2d%n", &h, &mi, &n) != 2)
+            return -1;
+        s += n;
+        if (*s == ':') {
+            sec = strtod(s + 1, &end);
+            s = end;
+        }
+    }
+    int off_min = 0;
+    if (*s == 'Z' || *s == 'z') {
+        s++;
+    } else if (*s == '+' || *s == '-') {
+        int oh, om = 0, sign = *s == '-' ? -1 : 1;
+        if (sscanf(s + 1, "%2d:%2d%n", &oh, &om, &n) == 2 || sscanf(s + 1, "%2d%2d%n", &oh, &om, &n) == 2)
+            s += 1 + n;
+        else
+            return -1;
+        off_min = sign * (oh * 60 + om);
+    }
+    while (isspace((unsigned char)*s))
+        s++;
+    if (*s || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec < 0 || sec >= 61)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    time_t t = timegm(&tm);
+    *ms = ((int64_t)t - (int64_t)off_min * 60) * 1000 + (int64_t)llround(sec * 1000);
+    return 0;
+}
+
+static int replay_csv(struct rw_engine *e, const char *name, const char *path)
+{
+    char err[512];
+    int nrules = rw_engine_csv_begin(e, name, path, err, sizeof err);
+    if (nrules < 0) {
+        fprintf(stderr, "rumwatch: %s\n", err);
+        return 2;
+    }
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "rumwatch: cannot open %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    char line[4096];
+    long lineno = 0, rows = 0, bad = 0, gaps = 0;
+    int64_t last_ts = INT64_MIN;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strlen(line);
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0 || line[0] == '#')
+            continue;
+        char *fields[3] = {line, NULL, NULL};
+        int nf = 1;
+        for (char *p = line; *p && nf < 3; p++)
+            if (*p == ',') {
+                *p = '\0';
+                fields[nf++] = p + 1;
+            }
+        int64_t ts;
+        if (parse_time(fields[0], &ts)) {
+            if (lineno == 1)
+                continue; /* a header row */
+            fprintf(stderr, "rumwatch: %s:%ld: bad timestamp '%s' (ISO 8601 or epoch s/ms); row skipped\n",
+                    path, lineno, fields[0]);
+            bad++;
+            continue;
+        }
+        if (nf < 2) {
+            fprintf(stderr, "rumwatch: %s:%ld: expected timestamp,value[,n]; row skipped\n", path, lineno);
+            bad++;
+            continue;
+        }
+        char *end;
+        while (isspace((unsigned char)*fields[1]))
+            fields[1]++;
+        if (!*fields[1] || strcasecmp(fields[1], "nan") == 0 || strcasecmp(fields[1], "null") == 0) {
+            gaps++; /* an empty value is a gap, like a missing row */
+            continue;
+        }
+        double v = strtod(fields[1], &end);
+        while (isspace((unsigned char)*end))
+            end++;
+        if (*end || !isfinite(v)) {
+            fprintf(stderr, "rumwatch: %s:%ld: bad value '%s'; row skipped\n", path, lineno, fields[1]);
+            bad++;
+            continue;
+        }
+        double n = -1;
+        if (nf == 3 && *fields[2]) {
+            n = strtod(fields[2], &end);
+            if (*end || !isfinite(n) || n < 0) {
+                fprintf(stderr, "rumwatch: %s:%ld: bad sample count '%s'; row skipped\n", path,
+                        lineno, fields[2]);
+                bad++;
+                continue;
+            }
+        }
+        if (last_ts != INT64_MIN && ts <= last_ts) {
+            fprintf(stderr, "rumwatch: %s:%ld: timestamp not after the previous row; row skipped\n",
+                    path, lineno);
+            bad++;
+            continue;
+        }
+        last_ts = ts;
+        rw_engine_csv_row(e, ts, v, n);
+        rows++;
+    }
+    if (f != stdin)
+        fclose(f);
+    struct rw_engine_stats st;
+    rw_engine_get_stats(e, &st);
+    fprintf(stderr, "replay: %ld rows through %d rule(s) of %s, %ld bad rows skipped, %ld empty values (gaps); "
+                    "%llu alerts fired, %llu resolved\n",
+            rows, nrules, name, bad, gaps, (unsigned long long)st.alerts_fired,
+            (unsigned long long)st.alerts_resolved);
+    return 0;
+}
+
+/* ---- commands ------------------------------------------------------- */
+
+static struct rw_delivery *start_delivery(void *zctx, const struct rw_config *cfg)
+{
+    struct rw_notifier_cfg usable[RW_MAX_NOTIFIERS];
+    int n = 0;
+    for (int i = 0; i < cfg->nnotifiers; i++) {
+        if (!cfg->notifiers[i].url[0]) {
+            rw_log(RW_LOG_WARN, "notify", "msg=\"receiver skipped: $%s is not set\" receiver=%s",
+                   cfg->notifiers[i].url_env, cfg->notifiers[i].name);
+            continue;
+        }
+        usable[n++] = cfg->notifiers[i];
+    }
+    if (n == 0) {
+        rw_log(RW_LOG_WARN, "notify", "msg=\"no receiver configured with a URL; alerts go to the output only\"");
+        return NULL;
+    }
+    return rw_delivery_new(zctx, usable, n);
+}
+
+int rw_cmd_replay(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'}, {"output", required_argument, 0, 'o'},
+        {"notify", no_argument, 0, 'n'},       {"csv", required_argument, 0, 'C'},
+        {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *cfg_path = NULL, *out_path = NULL, *csv_name = NULL;
+    int notify = 0, quiet = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:o:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': cfg_path = optarg; break;
+        case 'o': out_path = optarg; break;
+        case 'n': notify = 1; break;
+        case 'C': csv_name = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h':
+            printf("usage: rumwatch replay [-c FILE] [-o FILE] [--notify] [--quiet] INPUT...\n"
+                   "       rumwatch replay [-c FILE] [-o FILE] --csv NAME FILE\n");
+            return 0;
+        default: return 2;
+        }
+    }
+    if (optind >= argc || (csv_name && argc - optind != 1)) {
+        fprintf(stderr, "rumwatch replay: %s\n",
+                csv_name ? "--csv NAME takes exactly one FILE" : "no input files (use - for stdin)");
+        return 2;
+    }
+    struct rw_config *cfg = rw_cmd_load_config(cfg_path);
+    if (!cfg)
+        return 2;
+    struct out_sink sink = {stdout, NULL, 0};
+    if (out_path && !(sink.out = fopen(out_path, "w"))) {
+        fprintf(stderr, "rumwatch: cannot write %s: %s\n", out_path, strerror(errno));
+        rw_config_free(&cfg);
+        return 1;
+    }
+    void *zctx = NULL;
+    if (notify) {
+        zctx = zmq_ctx_new();
+        sink.delivery = start_delivery(zctx, cfg);
+    }
+    struct rw_alert_sink as = {emit_line, &sink};
+    char err[512] = "";
+    struct rw_engine *e = rw_engine_new(cfg, &as, err, sizeof err);
+    int rc = 0;
+    if (!e) {
+        fprintf(stderr, "rumwatch: %s\n", err);
+        rc = 1;
+        goto out;
+    }
+    int64_t t0 = rw_mono_ms();
+    if (csv_name) {
+        rc = replay_csv(e, csv_name, argv[optind]);
+    } else {
+        for (int i = optind; i < argc; i++)
+            if (replay_file(e, argv[i], (size_t)cfg->engine.max_message))
+                rc = 1;
+        rw_engine_finish(e);
+        if (!quiet)
+            rw_cmd_print_summary("replay", e, (rw_mono_ms() - t0) / 1000.0);
+    }
+out:
+    if (sink.delivery) {
+        rw_delivery_destroy(&sink.delivery, (int)(cfg->engine.drain_timeout * 1000));
+    }
+    if (zctx)
+        zmq_ctx_term(zctx);
+    rw_engine_destroy(&e);
+    if (sink.out != stdout && fclose(sink.out) != 0)
+        rc = 1;
+    else
+        fflush(stdout);
+    rw_config_free(&cfg);
+    return rc;
+}
+
+int rw_cmd_check(int argc, char **argv)
+{
+    const char *cfg_path = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt(argc, argv, "c:h")) != -1) {
+        if (c == 'c')
+            cfg_path = optarg;
+        else {
+            fprintf(c == 'h' ? stdout : stderr, "usage: rumwatch check [-c FILE]\n");
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    struct rw_config *cfg = rw_cmd_load_config(cfg_path);
+    if (!cfg)
+        return 2;
+    rw_config_print(cfg, stdout);
+    fprintf(stderr, "config ok: %d scopes, %d rules, %d notifiers\n", cfg->nscopes, cfg->nrules,
+            cfg->nnotifiers);
+    rw_config_free(&cfg);
+    return 0;
+}
+
+int rw_cmd_shard(int argc, char **argv)
+{
+    struct rw_config *cfg = rw_cmd_load_config(NULL);
+    if (!cfg)
+        return 2;
+    char err[256];
+    struct rw_pagenorm *pn = rw_pagenorm_new(cfg->rewrites, cfg->nrewrites, cfg->page_ids, err, sizeof err);
+    int rc = 0;
+    for (int i = 1; pn && i < argc; i++) {
+        char out[RW_PAGE_MAX + 1];
+        int n = rw_pagenorm_apply(pn, argv[i], strlen(argv[i]), out, sizeof out);
+        if (n < 0) {
+            fprintf(stderr, "rumwatch shard: page too long\n");
+            rc = 2;
+            continue;
+        }
+        printf("%02u %s\n", rw_page_shard(out, (size_t)n), out);
+    }
+    rw_pagenorm_destroy(&pn);
+    rw_config_free(&cfg);
+    return rc;
+}
