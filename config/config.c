@@ -35,6 +35,10 @@ static const struct rw_option engine_options[] = {
     EOPT(stats_interval, RW_OPT_DOUBLE, 60, 0, 86400, "run mode: seconds between stats log lines (0 = off)"),
     EOPT(drain_timeout, RW_OPT_DOUBLE, 10, 0, 3600,
          "run mode: seconds to keep delivering queued notifications at shutdown"),
+    EOPT(pool_windows, RW_OPT_INT, 5, 1, 60,
+         "a series with fewer than pool_min_n measurements of a vital in a window is evaluated "
+         "on up to this many consecutive windows pooled (1 = off)"),
+    EOPT(pool_min_n, RW_OPT_INT, 30, 1, 1000000, "measurements a pooled evaluation waits for"),
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
 };
 

@@ -37,6 +37,8 @@ struct rw_engine_params {
     int log_level;      /* enum rw_log_level */
     double stats_interval; /* s, run mode */
     double drain_timeout;  /* s, run mode shutdown */
+    int pool_windows;      /* low-traffic vitals: pool up to this many windows (1 = off) */
+    int pool_min_n;        /* ... until this many measurements */
 };
 
 struct rw_input_params {

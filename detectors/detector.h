@@ -27,6 +27,9 @@ struct rw_obs {
     uint32_t n;      /* samples behind value (vital measurements, or views) */
     uint32_t views;  /* page views in the window */
     uint32_t errors; /* error events in the window */
+    uint32_t error_sessions; /* errors counted once per session (session_id, else
+                                view_id) per window: one user's burst of errors
+                                counts once. Equals errors when ids are absent. */
 };
 
 enum rw_verdict_kind {

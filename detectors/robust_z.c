@@ -5,14 +5,21 @@
  * `history` evaluable values, its fill count and write head. The ring keeps
  * every evaluable value, breach windows included: the median ignores a short
  * incident, and a permanent level change becomes the new normal once it fills
- * half the ring (~history/2 windows).
+ * half the ring (~history/2 windows). A steady ramp is never caught: the
+ * ring's spread grows with it (docs/detectors.md).
  *
  * Calibration promise: on i.i.d. Gaussian windows the per-window false-alarm
  * probability is 1-Phi(z) per tail (x2 for direction=both). Median and MAD
  * from k windows are noisy, so (x - median) / (1.4826 MAD) has much heavier
  * tails than a normal (k=20, z=3: 8x the promised rate). sigma is therefore
  * scaled by a finite-sample factor (see small_sample_factor()), fitted to a
- * simulation of that ratio for k = 5..500 and checked by tests/unit/test_robust_z.c.
+ * simulation of that ratio for k = 5..500 and checked by
+ * tests/unit/test_robust_z.c. The reported z is in these corrected sigmas.
+ *
+ * scale = log runs the same statistics on log(value). Timing percentiles
+ * are right-skewed (the p75 of lognormal samples is lognormal-ish), which on
+ * the linear scale makes "up" fire 2-6x more than promised; on the log scale
+ * they are symmetric again. Values <= 0 are then not evaluable.
  */
 #include "detectors/detector.h"
 
@@ -58,27 +65,65 @@ struct rz_state {
 
 #define OPT(field) offsetof(struct rz_params, field)
 static const struct rw_option rz_options[] = {
-    {.name = "history", .type = RW_OPT_INT, .offset = OPT(history), .def = 60, .min = 5,
-     .max = RZ_HISTORY_MAX, .help = "windows kept for the median/MAD baseline (ring size)"},
-    {.name = "min_history", .type = RW_OPT_INT, .offset = OPT(min_history), .def = 20,
-     .min = 5, .max = RZ_HISTORY_MAX,
+    {.name = "history",
+     .type = RW_OPT_INT,
+     .offset = OPT(history),
+     .def = 60,
+     .min = 5,
+     .max = RZ_HISTORY_MAX,
+     .help = "windows kept for the median/MAD baseline (ring size)"},
+    {.name = "min_history",
+     .type = RW_OPT_INT,
+     .offset = OPT(min_history),
+     .def = 20,
+     .min = 5,
+     .max = RZ_HISTORY_MAX,
      .help = "windows needed in the ring before evaluating (<= history)"},
-    {.name = "min_n", .type = RW_OPT_INT, .offset = OPT(min_n), .def = 20, .min = 0,
-     .max = 1e9, .help = "samples needed behind a window's value to evaluate or learn it"},
-    {.name = "z", .type = RW_OPT_DOUBLE, .offset = OPT(z), .def = 4.0, .min = 0.5, .max = 50,
+    {.name = "min_n",
+     .type = RW_OPT_INT,
+     .offset = OPT(min_n),
+     .def = 20,
+     .min = 0,
+     .max = 1e9,
+     .help = "samples needed behind a window's value to evaluate or learn it"},
+    {.name = "z",
+     .type = RW_OPT_DOUBLE,
+     .offset = OPT(z),
+     .def = 4.0,
+     .min = 0.5,
+     .max = 50,
      .help = "robust z threshold; per-window false-alarm rate 1-Phi(z) per tail"},
-    {.name = "direction", .type = RW_OPT_ENUM, .offset = OPT(direction), .def = RZ_UP,
-     .choices = rz_directions, .help = "which deviations breach: up, down or both"},
-    {.name = "min_rel_change", .type = RW_OPT_DOUBLE, .offset = OPT(min_rel_change),
-     .def = 0.2, .min = 0, .max = 1e6,
+    {.name = "direction",
+     .type = RW_OPT_ENUM,
+     .offset = OPT(direction),
+     .def = RZ_UP,
+     .choices = rz_directions,
+     .help = "which deviations breach: up, down or both"},
+    {.name = "min_rel_change",
+     .type = RW_OPT_DOUBLE,
+     .offset = OPT(min_rel_change),
+     .def = 0.2,
+     .min = 0,
+     .max = 1e6,
      .help = "|value - median| must also be >= this fraction of |median|"},
-    {.name = "min_abs_change", .type = RW_OPT_DOUBLE, .offset = OPT(min_abs_change),
-     .def = 0, .min = 0, .max = 1e300,
+    {.name = "min_abs_change",
+     .type = RW_OPT_DOUBLE,
+     .offset = OPT(min_abs_change),
+     .def = 0,
+     .min = 0,
+     .max = 1e300,
      .help = "|value - median| must also be >= this, in the value's unit"},
-    {.name = "min_rel_scale", .type = RW_OPT_DOUBLE, .offset = OPT(min_rel_scale),
-     .def = 0.02, .min = 0, .max = 1e6,
+    {.name = "min_rel_scale",
+     .type = RW_OPT_DOUBLE,
+     .offset = OPT(min_rel_scale),
+     .def = 0.02,
+     .min = 0,
+     .max = 1e6,
      .help = "floor on sigma as a fraction of |median| (a flat history gives finite z)"},
-    {.name = "scale", .type = RW_OPT_ENUM, .offset = OPT(scale), .def = RZ_LINEAR,
+    {.name = "scale",
+     .type = RW_OPT_ENUM,
+     .offset = OPT(scale),
+     .def = RZ_LINEAR,
      .choices = rz_scales,
      .help = "linear, or log for right-skewed positive values such as timing percentiles"},
     {.name = NULL},
@@ -126,10 +171,11 @@ static void rz_init(const void *params, void *state)
  * Model: x - median ~ N(0, 1 + pi/(2k)) (the median's variance is pi/2k), and
  * the MAD behaves like a chi-based scale with df = 0.46 (k - 0.8 [k odd]),
  * scaled by the bias term (1 + 1/k). The ratio is then a scaled Student t,
- * and the factor is t_df^{-1}(Phi(z)) / z. The three constants were fitted
- * to 2e6 simulated draws per k (k = 5..500, z = 2..4); the fit is within 4%
- * of the exact threshold everywhere in that grid. A Gaussian quantile needs
- * no correction at large k: the factor tends to 1. */
+ * and the factor is t_df^{-1}(Phi(z)) / z. The constants (0.46, 0.8, 1)
+ * were fitted to 2e6 simulated draws per k (k = 5..500, z = 2..4); the fit
+ * is within about 4% of the exact threshold everywhere in that grid. The
+ * factor tends to 1 as k grows. Thresholds above RZ_ZCAP use the factor of
+ * RZ_ZCAP. */
 static double small_sample_factor(uint32_t k, double z)
 {
     double zc = z < RZ_ZCAP ? z : RZ_ZCAP;

@@ -18,11 +18,26 @@ struct th_params {
 
 #define OPT(field) offsetof(struct th_params, field)
 static const struct rw_option th_options[] = {
-    {.name = "above", .type = RW_OPT_DOUBLE, .offset = OPT(above), .def = NAN, .min = -1e300,
-     .max = 1e300, .help = "breach when the value is greater than this (unset: no upper bound)"},
-    {.name = "below", .type = RW_OPT_DOUBLE, .offset = OPT(below), .def = NAN, .min = -1e300,
-     .max = 1e300, .help = "breach when the value is less than this (unset: no lower bound)"},
-    {.name = "min_n", .type = RW_OPT_INT, .offset = OPT(min_n), .def = 20, .min = 0, .max = 1e9,
+    {.name = "above",
+     .type = RW_OPT_DOUBLE,
+     .offset = OPT(above),
+     .def = NAN,
+     .min = -1e300,
+     .max = 1e300,
+     .help = "breach when the value is greater than this (unset: no upper bound)"},
+    {.name = "below",
+     .type = RW_OPT_DOUBLE,
+     .offset = OPT(below),
+     .def = NAN,
+     .min = -1e300,
+     .max = 1e300,
+     .help = "breach when the value is less than this (unset: no lower bound)"},
+    {.name = "min_n",
+     .type = RW_OPT_INT,
+     .offset = OPT(min_n),
+     .def = 20,
+     .min = 0,
+     .max = 1e9,
      .help = "samples needed behind a window's value to evaluate it"},
     {.name = NULL},
 };
@@ -76,8 +91,8 @@ static void th_eval(const void *params, const void *state, const struct rw_obs *
     /* expected: the only bound set, else the nearer one (which is the crossed
      * one on a breach). score = value / expected, NaN for a zero bound. */
     if (has_above && has_below)
-        out->expected = (!isnan(v) && fabs(v - p->below) < fabs(v - p->above)) ? p->below
-                                                                               : p->above;
+        out->expected =
+            (!isnan(v) && fabs(v - p->below) < fabs(v - p->above)) ? p->below : p->above;
     else
         out->expected = has_above ? p->above : p->below;
     out->score = (!isnan(v) && out->expected != 0) ? v / out->expected : NAN;
@@ -100,8 +115,8 @@ static void th_eval(const void *params, const void *state, const struct rw_obs *
                  obs->n);
     } else {
         out->kind = RW_VERDICT_OK;
-        snprintf(out->why, sizeof out->why, "%.4g within bound %.4g (%u samples)", v,
-                 out->expected, obs->n);
+        snprintf(out->why, sizeof out->why, "%.4g within bound %.4g (%u samples)", v, out->expected,
+                 obs->n);
     }
 }
 

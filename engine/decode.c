@@ -126,6 +126,21 @@ enum rw_reject rw_decode(struct rw_decoder *d, const char *buf, size_t len, stru
         }
     }
 
+    /* Who threw it: lets error detectors count one user's burst once. */
+    ev->session = 0;
+    json_t *sid = json_object_get(o, "session_id");
+    if (!json_is_string(sid))
+        sid = json_object_get(o, "view_id");
+    if (json_is_string(sid)) {
+        uint32_t h = 2166136261u;
+        const char *sp = json_string_value(sid);
+        for (size_t i = 0, sl = json_string_length(sid); i < sl; i++) {
+            h ^= (unsigned char)sp[i];
+            h *= 16777619u;
+        }
+        ev->session = h ? h : 1;
+    }
+
     ev->vital_mask = 0;
     if (ev->type == RW_EV_VIEW) {
         json_t *vit = json_object_get(o, "vitals");

@@ -42,10 +42,21 @@ struct rule_slot {
 };
 
 /* A window slot: counts and one quantile accumulator per watched vital. */
+#define SESS_TRACK 8 /* distinct error sessions remembered per window slot */
+
 struct wslot {
     int64_t win; /* window index, -1 when empty */
     uint32_t views, errors;
+    uint32_t err_sessions;          /* errors, one per distinct session */
+    uint32_t sess[SESS_TRACK];      /* sessions seen erring this window */
+    uint32_t nsess;
     struct rw_qacc vit[]; /* scope->nvit entries */
+};
+
+/* Low-traffic pooling of one vital: samples since the last evaluation. */
+struct vpool {
+    uint32_t windows; /* windows pooled so far */
+    struct rw_qacc acc;
 };
 
 struct series {
@@ -68,6 +79,7 @@ struct scope {
     int nrules;
     struct rule_slot rs[RW_MAX_RULES];
     size_t slot_size, state_size; /* bytes per slot, bytes of all rule states */
+    size_t pool_off;              /* offset of the vpool array in a series block */
     struct series **buckets;
     size_t nbuckets; /* power of two */
     size_t count;    /* series alive, "(other)" included */
@@ -105,6 +117,8 @@ struct rw_engine {
     size_t ntr, captr;
     struct rw_engine_stats st;
     int csv_scope; /* --csv replay: index of the extra scope, or -1 */
+    int pooling;   /* pool_windows > 1 */
+    uint32_t pool_min_n;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -132,6 +146,11 @@ static int64_t floor_div(int64_t a, int64_t b)
 static struct wslot *slot_at(const struct scope *sc, const struct series *s, int i)
 {
     return (struct wslot *)(s->base + (size_t)i * sc->slot_size);
+}
+
+static struct vpool *pool_at(const struct scope *sc, const struct series *s, int i)
+{
+    return (struct vpool *)(s->base + sc->pool_off) + i;
 }
 
 static struct alert_state *astate(const struct scope *sc, const struct series *s, int rs)
@@ -196,11 +215,14 @@ static int setup_scope(struct rw_engine *e, int si, const struct rw_scope_cfg *s
     }
     sc->state_size = off;
     sc->slot_size = align8(sizeof(struct wslot) + (size_t)sc->nvit * sizeof(struct rw_qacc));
-    /* rule offsets are relative to the end of the slots */
+    /* layout: [window slots][vital pools][rule states] */
+    sc->pool_off = (size_t)e->nslots * sc->slot_size;
+    size_t head = sc->pool_off + align8((size_t)sc->nvit * sizeof(struct vpool));
     for (int k = 0; k < nrules; k++) {
-        sc->rs[k].alert_off += (size_t)e->nslots * sc->slot_size;
-        sc->rs[k].det_off += (size_t)e->nslots * sc->slot_size;
+        sc->rs[k].alert_off += head;
+        sc->rs[k].det_off += head;
     }
+    sc->state_size += head - sc->pool_off; /* state_size now covers pools + rule states */
     sc->max_series = sc_cfg->max_series;
     size_t nb = 64;
     while (nb < (size_t)sc->max_series && nb < (1u << 22))
@@ -247,6 +269,8 @@ struct rw_engine *rw_engine_new(const struct rw_config *cfg, const struct rw_ale
     e->max_ts = INT64_MIN;
     e->st.watermark = INT64_MIN;
     e->csv_scope = -1;
+    e->pooling = cfg->engine.pool_windows > 1;
+    e->pool_min_n = (uint32_t)cfg->engine.pool_min_n;
     e->pn = rw_pagenorm_new(cfg->rewrites, cfg->nrewrites, cfg->page_ids, err, errlen);
     e->pool = rw_qpool_new();
     if (!e->pn || !e->pool)
@@ -287,6 +311,8 @@ static void free_series(struct rw_engine *e, struct scope *sc, struct series *s)
         for (int v = 0; v < sc->nvit; v++)
             rw_qacc_reset(&w->vit[v], e->pool);
     }
+    for (int v = 0; v < sc->nvit; v++)
+        rw_qacc_reset(&pool_at(sc, s, v)->acc, e->pool);
     free(s);
 }
 
@@ -339,6 +365,8 @@ static struct series *new_series(struct rw_engine *e, struct scope *sc, const ch
         for (int v = 0; v < sc->nvit; v++)
             rw_qacc_init(&w->vit[v]);
     }
+    for (int v = 0; v < sc->nvit; v++)
+        rw_qacc_init(&pool_at(sc, s, v)->acc);
     for (int k = 0; k < sc->nrules; k++) {
         const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
         if (r->det->init)
@@ -435,6 +463,22 @@ static void unlink_series(struct rw_engine *e, struct scope *sc, struct series *
 
 /* ---- ingest ----------------------------------------------------------- */
 
+/* Count an error once per session per window. Past SESS_TRACK distinct
+ * sessions every error counts: a window with that many erring users is not
+ * one user's burst. */
+static void count_error_session(struct wslot *slot, uint32_t session)
+{
+    if (session == 0 || slot->nsess == SESS_TRACK) {
+        slot->err_sessions++;
+        return;
+    }
+    for (uint32_t i = 0; i < slot->nsess; i++)
+        if (slot->sess[i] == session)
+            return;
+    slot->sess[slot->nsess++] = session;
+    slot->err_sessions++;
+}
+
 void rw_engine_count_reject(struct rw_engine *e, enum rw_reject why)
 {
     e->st.received++;
@@ -466,7 +510,7 @@ enum rw_reject rw_engine_ingest(struct rw_engine *e, const struct rw_event *ev)
         struct wslot *slot = slot_at(sc, s, si);
         if (slot->win != w) {
             slot->win = w;
-            slot->views = slot->errors = 0;
+            slot->views = slot->errors = slot->err_sessions = slot->nsess = 0;
         }
         if (ev->type == RW_EV_VIEW) {
             slot->views++;
@@ -474,11 +518,17 @@ enum rw_reject rw_engine_ingest(struct rw_engine *e, const struct rw_event *ev)
             while (m) {
                 int v = __builtin_ctz(m);
                 m &= m - 1;
-                if (sc->vidx[v] >= 0 && rw_qacc_add(&slot->vit[sc->vidx[v]], e->pool, ev->vital[v]))
+                int vi = sc->vidx[v];
+                if (vi < 0)
+                    continue;
+                if (rw_qacc_add(&slot->vit[vi], e->pool, ev->vital[v]))
+                    e->st.sketch_nomem++;
+                if (e->pooling && rw_qacc_add(&pool_at(sc, s, vi)->acc, e->pool, ev->vital[v]))
                     e->st.sketch_nomem++;
             }
         } else {
             slot->errors++;
+            count_error_session(slot, ev->session);
         }
         if (ev->ts > s->last_ts)
             s->last_ts = ev->ts;
@@ -511,13 +561,14 @@ enum rw_reject rw_engine_ingest_json(struct rw_engine *e, const char *buf, size_
 /* ---- evaluation ------------------------------------------------------- */
 
 static void build_obs(const struct rw_rule_cfg *r, const struct scope *sc, const struct wslot *w,
-                      int64_t ts_end, struct rw_obs *o)
+                      const struct rw_qacc *const *vacc, int64_t ts_end, struct rw_obs *o)
 {
     o->ts_end = ts_end;
     o->views = w ? w->views : 0;
     o->errors = w ? w->errors : 0;
+    o->error_sessions = w ? w->err_sessions : 0;
     if (rw_metric_is_vital(r->metric)) {
-        const struct rw_qacc *q = w ? &w->vit[sc->vidx[r->metric]] : NULL;
+        const struct rw_qacc *q = vacc[sc->vidx[r->metric]];
         o->n = q ? q->n : 0;
         o->value = o->n ? rw_qacc_quantile(q, rw_stat_quantile(r->stat)) : NAN;
     } else if (r->metric == RW_M_ERROR_RATE) {
@@ -766,6 +817,33 @@ static int series_active(const struct scope *sc, const struct series *s)
     return 0;
 }
 
+/* Which accumulator each vital is judged on this window: the window's own
+ * when it has pool_min_n measurements; otherwise the pool of samples since
+ * the last evaluation, once it has pool_min_n (up to pool_windows windows).
+ * pooled[v] says the pool must be emptied after the evaluation. */
+static void choose_vital_sources(struct rw_engine *e, const struct scope *sc, struct series *s,
+                                 const struct wslot *slot, const struct rw_qacc **vacc, int *pooled)
+{
+    static const struct rw_qacc empty; /* n == 0 */
+    for (int v = 0; v < sc->nvit; v++) {
+        const struct rw_qacc *own = slot ? &slot->vit[v] : &empty;
+        vacc[v] = own;
+        pooled[v] = 0;
+        if (!e->pooling)
+            continue;
+        struct vpool *vp = pool_at(sc, s, v);
+        vp->windows++;
+        if (own->n >= e->pool_min_n) {
+            pooled[v] = 1; /* the pool holds the same samples: start afresh */
+        } else if (vp->acc.n >= e->pool_min_n) {
+            vacc[v] = &vp->acc;
+            pooled[v] = 1;
+        } else if (vp->windows >= (uint32_t)e->cfg->engine.pool_windows) {
+            pooled[v] = 1; /* too sparse even pooled: give up on these samples */
+        }
+    }
+}
+
 static void close_window(struct rw_engine *e, int64_t w)
 {
     int64_t ts_end = (w + 1) * e->win_ms;
@@ -779,14 +857,23 @@ static void close_window(struct rw_engine *e, int64_t w)
                 struct series *next = s->next;
                 struct wslot *slot = slot_at(sc, s, si_slot);
                 int have = slot->win == w;
+                const struct rw_qacc *vacc[RW_NVITALS];
+                int pooled[RW_NVITALS];
+                choose_vital_sources(e, sc, s, have ? slot : NULL, vacc, pooled);
                 for (int k = 0; k < sc->nrules; k++) {
                     struct rw_obs o;
-                    build_obs(&e->cfg->rules[sc->rs[k].rule], sc, have ? slot : NULL, ts_end, &o);
+                    build_obs(&e->cfg->rules[sc->rs[k].rule], sc, have ? slot : NULL, vacc, ts_end, &o);
                     eval_rule(e, si, s, k, &o);
                 }
+                for (int v = 0; v < sc->nvit; v++)
+                    if (pooled[v]) {
+                        struct vpool *vp = pool_at(sc, s, v);
+                        rw_qacc_reset(&vp->acc, e->pool);
+                        vp->windows = 0;
+                    }
                 if (have) {
                     slot->win = -1;
-                    slot->views = slot->errors = 0;
+                    slot->views = slot->errors = slot->err_sessions = slot->nsess = 0;
                     for (int v = 0; v < sc->nvit; v++)
                         rw_qacc_reset(&slot->vit[v], e->pool);
                 }
@@ -936,11 +1023,12 @@ void rw_engine_csv_row(struct rw_engine *e, int64_t ts_ms, double value, double 
         o.views = cnt;
         o.errors = 0;
         if (r->metric == RW_M_ERROR_RATE)
-            o.errors = (uint32_t)llround(value * cnt);
+            o.errors = value > 0 ? (uint32_t)llround(value * cnt) : 0;
         else if (r->metric == RW_M_VIEWS)
             o.views = o.n = value > 0 ? (uint32_t)llround(value) : 0;
         else if (r->metric == RW_M_ERRORS)
             o.errors = o.n = value > 0 ? (uint32_t)llround(value) : 0;
+        o.error_sessions = o.errors;
         eval_rule(e, e->csv_scope, s, k, &o);
     }
     emit_transitions(e, ts_ms);

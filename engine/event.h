@@ -26,6 +26,7 @@ struct rw_event {
     const char *seg_key[RW_MAX_SEG];
     const char *seg_val[RW_MAX_SEG];
     size_t seg_len[RW_MAX_SEG];
+    uint32_t session; /* hash of session_id (else view_id); 0 = unknown */
     unsigned vital_mask; /* bit v set: vital[v] present */
     double vital[RW_NVITALS];
 };

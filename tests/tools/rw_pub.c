@@ -118,7 +118,7 @@ static int read_line(gzFile in, struct buf *b)
                     (int)(b->cap - b->len > INT32_MAX ? INT32_MAX : b->cap - b->len))) {
             int zerr;
             gzerror(in, &zerr);
-            if (zerr != Z_OK && zerr != Z_BUF_ERROR)
+            if (zerr != Z_OK) /* Z_BUF_ERROR: truncated gzip */
                 return -EIO;
             if (b->len == 0)
                 return 0;
@@ -691,7 +691,7 @@ int main(int argc, char **argv)
     int have_first = 0;
     int64_t ts_first = 0, ts_max = 0;
     uint64_t paced = 0; /* events scheduled so far (--rate) */
-    int r;
+    int r = 0;
     while (!stop_flag && (r = read_line(in, &line)) > 0) {
         p.st.lines++;
         if (line.len == 0) {
@@ -754,7 +754,7 @@ int main(int argc, char **argv)
     if (flush_batch(&p) < 0)
         goto fail;
     if (!stop_flag && r < 0) {
-        fprintf(stderr, "rw_pub: read error on %s\n", o.file);
+        fprintf(stderr, "rw_pub: read error on %s (truncated or corrupt?)\n", o.file);
         goto fail;
     }
     rc = 0;

@@ -9,10 +9,12 @@ Alert lines are the engine's JSON output, one object per line; only lines with
   - its metric is the incident's metric (error incidents: error_rate, traffic
     incidents: views),
   - its ts (window end, epoch ms) lies in [start, end + 15 min], and
-  - its scope does not contradict the incident's scope: every key present in
-    both has the same value. So an app-wide incident ({}) accepts any scope, a
-    page incident accepts that page with extra segment keys (and scopes without
-    a page), and {"device": "mobile"} accepts device=mobile or no device key.
+  - its scope names the incident's series, a more general one (app-wide for a
+    segment incident) or a more specific one (page x device for a page
+    incident): one scope's keys and values are a subset of the other's.
+Firing lines of the same metric and time whose scope merely does not
+contradict the incident's (a page alert during a mobile-wide slowdown) are
+"related": neither detections nor false alerts.
 An incident is detected by its first matching firing line (grouped child lines,
 those with "parent", count too); delay = that ts - start, in minutes.
 False alerts are firing lines without "parent" that match no incident. Lines
@@ -71,12 +73,30 @@ def scope_compatible(inc_scope, alert_scope):
     return True
 
 
-def matches(inc, alert):
+def scope_explains(inc_scope, alert_scope):
+    """The alert names the incident's series, a more general one containing it
+    (e.g. app-wide for a segment incident) or a more specific one inside it
+    (e.g. page x device for a page incident)."""
+    inc = {k: str(v) for k, v in inc_scope.items()}
+    al = {k: str(v) for k, v in alert_scope.items()}
+    if all(inc.get(k) == v for k, v in al.items()):
+        return True
+    return all(al.get(k) == v for k, v in inc.items())
+
+
+def related(inc, alert):
+    """Same metric and time, scope not contradicting: caused by the incident,
+    so never a false alert (e.g. a page alert during a mobile-wide slowdown)."""
     if alert.get("metric") != inc["_metric"]:
         return False
     if not inc["start"] <= alert["ts"] <= inc["end"] + GRACE_MS:
         return False
     return scope_compatible(inc["scope"], alert["scope"])
+
+
+def matches(inc, alert):
+    """A detection: related, and its scope names the incident's series."""
+    return related(inc, alert) and scope_explains(inc["scope"], alert["scope"])
 
 
 def load_labels(path):
@@ -173,8 +193,9 @@ def score(incidents, alerts, days, max_delay, max_fa):
     matched_lines = set()
     for inc in incidents:
         hits = [a for a in alerts if matches(inc, a)]
-        for a in hits:
-            matched_lines.add(a["_line"])
+        for a in alerts:
+            if related(inc, a):
+                matched_lines.add(a["_line"])
         first = hits[0] if hits else None
         delay = (first["ts"] - inc["start"]) / 60000.0 if first else None
         res = {

@@ -1,0 +1,285 @@
+/* Unit tests for detectors/traffic_drop.c: warm-up, zero views, the
+ * min_drop gate, small series, the band edge, learning around outages, and
+ * the false-alarm calibration on seeded Poisson and overdispersed traffic. */
+#include "detectors/detector.h"
+#include "tests/unit/check.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+static const struct rw_detector *D = &rw_detector_traffic_drop;
+
+static void set(void *params, const char *key, double v)
+{
+    char err[128];
+    const struct rw_option *o = rw_options_find(D->options, key);
+    CHECK(o != NULL);
+    if (o) {
+        int rc = rw_options_set_number(o, params, v, err, sizeof err);
+        CHECK_INT(rc, 0);
+    }
+}
+
+static int valid(const void *params)
+{
+    char err[128];
+    return D->validate(params, err, sizeof err);
+}
+
+static void *new_state(const void *params)
+{
+    void *s = malloc(D->state_size(params));
+    if (!s)
+        abort();
+    D->init(params, s);
+    return s;
+}
+
+static struct rw_verdict peek(const void *params, const void *state, uint32_t views)
+{
+    struct rw_obs o = {.ts_end = 0, .value = views, .n = views, .views = views, .errors = 0};
+    struct rw_verdict out;
+    memset(&out, 0xA5, sizeof out);
+    D->eval(params, state, &o, &out);
+    return out;
+}
+
+static struct rw_verdict window(const void *params, void *state, uint32_t views)
+{
+    struct rw_obs o = {.ts_end = 0, .value = views, .n = views, .views = views, .errors = 0};
+    struct rw_verdict out;
+    memset(&out, 0xA5, sizeof out);
+    D->eval(params, state, &o, &out);
+    D->learn(params, state, &o, &out);
+    return out;
+}
+
+/* Views with mean `mean`: Poisson, or gamma-Poisson (negative binomial)
+ * with variance mean + mean^2 / shape when shape > 0. */
+static uint32_t traffic(gsl_rng *r, double mean, double shape)
+{
+    double mu = shape > 0 ? mean * gsl_ran_gamma(r, shape, 1.0 / shape) : mean;
+    return gsl_ran_poisson(r, mu);
+}
+
+static void test_options(void)
+{
+    double params[64];
+    CHECK(D->params_size <= sizeof params);
+    for (const struct rw_option *o = D->options; o->name; o++)
+        CHECK(o->help && o->help[0]);
+    rw_options_defaults(D->options, params);
+    CHECK_INT(valid(params), 0);
+    /* Default state: 12 bytes of counters + 60 x u32. */
+    CHECK_INT(D->state_size(params), 12 + 60 * 4);
+    set(params, "min_history", 100);
+    CHECK_INT(valid(params), -EINVAL);
+    char err[128];
+    CHECK_INT(rw_options_set_number(rw_options_find(D->options, "min_drop"), params, 1.5, err,
+                                    sizeof err),
+              -ERANGE);
+}
+
+static void test_warmup_and_zero(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    void *st = new_state(params);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 21);
+    for (int i = 0; i < 20; i++) {
+        struct rw_verdict v = window(params, st, traffic(r, 500, 0));
+        CHECK_INT(v.kind, RW_VERDICT_INSUFFICIENT);
+        CHECK_INT(v.score_kind, RW_SCORE_P);
+        CHECK(strstr(v.why, "warming up") != NULL);
+        CHECK(isnan(v.high) && isnan(v.low) && isnan(v.score));
+    }
+    int false_alarms = 0;
+    for (int i = 0; i < 200; i++)
+        false_alarms += window(params, st, traffic(r, 500, 0)).kind == RW_VERDICT_BREACH;
+    CHECK_INT(false_alarms, 0);
+
+    struct rw_verdict v = peek(params, st, 0);
+    CHECK_INT(v.kind, RW_VERDICT_BREACH);
+    CHECK_NEAR(v.value, 0, 0);
+    CHECK_INT(v.n, 0);
+    CHECK_NEAR(v.expected, 500, 25);
+    CHECK(v.score < 1e-50);
+    CHECK(isnan(v.high));
+    CHECK(v.low >= 0 && v.low <= 0.5 * v.expected);
+    CHECK(strstr(v.why, "0 views, expected") != NULL);
+
+    /* A 30% dip is wildly significant at these counts but smaller than
+     * min_drop (50%); a 60% dip breaches. */
+    v = peek(params, st, 350);
+    CHECK(v.score < 1e-6);
+    CHECK_INT(v.kind, RW_VERDICT_OK);
+    CHECK(strstr(v.why, "min_drop") != NULL);
+    CHECK_INT(peek(params, st, 200).kind, RW_VERDICT_BREACH);
+    gsl_rng_free(r);
+    free(st);
+}
+
+static void test_small_series(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    void *st = new_state(params);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 22);
+    for (int i = 0; i < 60; i++)
+        window(params, st, traffic(r, 8, 0));
+    struct rw_verdict v = peek(params, st, 0);
+    CHECK_INT(v.kind, RW_VERDICT_INSUFFICIENT);
+    CHECK(v.expected < 20);
+    CHECK(strstr(v.why, "min_expected") != NULL);
+    gsl_rng_free(r);
+    free(st);
+}
+
+/* low is the largest breaching view count. */
+static void test_band_edge(void)
+{
+    double params[64];
+    const double drops[] = {0.5, 0};
+    for (int d = 0; d < 2; d++) {
+        rw_options_defaults(D->options, params);
+        set(params, "min_drop", drops[d]);
+        void *st = new_state(params);
+        gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+        gsl_rng_set(r, 23);
+        for (int i = 0; i < 60; i++)
+            window(params, st, traffic(r, 1000, 10));
+        struct rw_verdict v = peek(params, st, 1000);
+        CHECK_INT(v.kind, RW_VERDICT_OK);
+        CHECK(v.low >= 0 && v.low < v.expected);
+        uint32_t edge = (uint32_t)v.low;
+        CHECK_INT(peek(params, st, edge).kind, RW_VERDICT_BREACH);
+        CHECK_INT(peek(params, st, edge + 1).kind, RW_VERDICT_OK);
+        if (d == 1) /* with min_drop 0 the edge is the test's alone */
+            CHECK(peek(params, st, edge + 1).score >= 1e-4);
+        gsl_rng_free(r);
+        free(st);
+    }
+}
+
+/* An outage is not learned for history/2 windows; a drop that lasts is
+ * then folded in until the median is the new level. */
+static void test_outage_learning(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    void *st = new_state(params);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 24);
+    for (int i = 0; i < 60; i++)
+        window(params, st, traffic(r, 400, 0));
+    size_t sz = D->state_size(params);
+    void *copy = malloc(sz);
+    if (!copy)
+        abort();
+    memcpy(copy, st, sz);
+    struct rw_verdict v = window(params, st, 0);
+    CHECK_INT(v.kind, RW_VERDICT_BREACH);
+    /* ring, count and head unchanged; only the breach counter moved */
+    CHECK(memcmp((char *)copy + 12, (char *)st + 12, sz - 12) == 0);
+    CHECK(memcmp(copy, st, 8) == 0);
+
+    int run = 1;
+    for (int i = 0; i < 200; i++) {
+        v = window(params, st, 0);
+        if (v.kind != RW_VERDICT_BREACH)
+            break;
+        run++;
+    }
+    printf("outage: %d breach windows before the drop was accepted\n", run);
+    /* 30 unlearned, then zeros enter the ring. At half of it the median
+     * sits between 0 and 400 with a huge spread (no breach); one more and
+     * the median is 0 < min_expected: insufficient from then on. */
+    CHECK(run >= 55 && run <= 61);
+    CHECK_INT(v.kind, RW_VERDICT_OK);
+    v = window(params, st, 0);
+    CHECK_INT(v.kind, RW_VERDICT_INSUFFICIENT);
+    CHECK_NEAR(v.expected, 0, 0);
+    free(copy);
+    gsl_rng_free(r);
+    free(st);
+}
+
+/* ---- calibration -------------------------------------------------------- */
+
+static double calibrate(double mean, double shape, double alpha, int series, int len,
+                        unsigned long seed)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    set(params, "alpha", alpha);
+    set(params, "min_drop", 0);
+    CHECK_INT(valid(params), 0);
+    void *st = malloc(D->state_size(params));
+    if (!st)
+        abort();
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, seed);
+    long evals = 0, breaches = 0;
+    for (int s = 0; s < series; s++) {
+        D->init(params, st);
+        for (int t = 0; t < len; t++) {
+            struct rw_verdict v = window(params, st, traffic(r, mean, shape));
+            evals += v.kind != RW_VERDICT_INSUFFICIENT;
+            breaches += v.kind == RW_VERDICT_BREACH;
+        }
+    }
+    double rate = (double)breaches / (double)evals;
+    if (shape > 0)
+        printf("calibration views~NB(mean %g, var %g) alpha=%g: measured %.3g (x%.2f, %ld "
+               "evals)\n",
+               mean, mean + mean * mean / shape, alpha, rate, rate / alpha, evals);
+    else
+        printf("calibration views~Poisson(%g) alpha=%g: measured %.3g (x%.2f, %ld evals)\n", mean,
+               alpha, rate, rate / alpha, evals);
+    CHECK(evals >= 150000);
+    gsl_rng_free(r);
+    free(st);
+    return rate;
+}
+
+static void test_calibration(void)
+{
+    /* Series of 100 windows with default history 60 / min_history 20:
+     * 80 evaluations each, 40 of them during warm-up. */
+    const double alphas[] = {1e-2, 1e-3};
+    for (int a = 0; a < 2; a++) {
+        double alpha = alphas[a];
+        unsigned long seed = 1000 * (unsigned long)(a + 1);
+        /* large counts: within [alpha/2, 2 alpha] */
+        double rate = calibrate(1000, 0, alpha, 2000, 100, seed + 1); /* Poisson */
+        CHECK(rate >= alpha / 2 && rate <= 2 * alpha);
+        rate = calibrate(1000, 20, alpha, 2000, 100, seed + 2); /* CV 22% */
+        CHECK(rate >= alpha / 2 && rate <= 2 * alpha);
+        rate = calibrate(300, 300, alpha, 2000, 100, seed + 3); /* var = 2 x mean */
+        CHECK(rate >= alpha / 2 && rate <= 2 * alpha);
+        /* small counts: discreteness makes it conservative, never liberal */
+        rate = calibrate(30, 0, alpha, 2000, 100, seed + 4);
+        CHECK(rate <= 2 * alpha);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    gsl_set_error_handler_off();
+    test_options();
+    test_warmup_and_zero();
+    test_small_series();
+    test_band_edge();
+    test_outage_learning();
+    test_calibration();
+    TEST_DONE();
+}
