@@ -19,6 +19,16 @@
  * A minimum effect (min_errors, min_ratio) keeps significant-but-trivial
  * changes on big pages quiet.
  *
+ * Errors are counted once per session per window (obs->error_sessions): one
+ * user whose page throws the same error eight times is one erring user, and
+ * such bursts would otherwise break the Poisson model and fire on every
+ * quiet page. The reported rate stays error events per view.
+ *
+ * span > 1 tests the sum of the last `span` windows (this one included), so
+ * a quiet page with 2 views a minute can show 5 erring users in 5 minutes.
+ * Windows enter the baseline only once they leave the span, and every window
+ * of a breaching span is marked, so an incident never tests against itself.
+ *
  * State (engine-owned, state_size() bytes): a ring of (errors, views) per
  * window, running sums, and the count of consecutive breach windows. Breach
  * windows are not learned, so an incident does not become its own baseline;
@@ -35,6 +45,7 @@
 #include <gsl/gsl_randist.h>
 
 #define ER_HISTORY_MAX 1440
+#define ER_SPAN_MAX 30
 /* gsl_cdf_binomial_* take unsigned int counts. */
 #define ER_COUNT_MAX 4000000000.0
 
@@ -44,22 +55,37 @@ struct er_params {
     double alpha;
     int min_errors;
     double min_ratio;
+    int span;
 };
 
 struct er_slot {
-    uint32_t errors;
+    uint32_t errors;   /* error events */
+    uint32_t sessions; /* errors counted once per session */
     uint32_t views;
+};
+
+struct er_pending {
+    struct er_slot w;
+    uint32_t breach;
 };
 
 struct er_state {
     uint64_t sum_errors; /* over the ring */
+    uint64_t sum_sessions;
     uint64_t sum_views;
     uint32_t count;      /* slots in use, <= history */
     uint32_t head;       /* next slot to write */
     uint32_t breach_run; /* consecutive breach windows not learned */
+    uint32_t npend;      /* recent windows inside the span, not yet learned */
+    uint32_t pend_head;
     uint32_t pad;
-    struct er_slot ring[];
+    struct er_slot ring[]; /* history slots, then span-1 struct er_pending */
 };
+
+static struct er_pending *pend_of(const struct er_params *p, const struct er_state *s)
+{
+    return (struct er_pending *)(s->ring + p->history);
+}
 
 #define OPT(field) offsetof(struct er_params, field)
 static const struct rw_option er_options[] = {
@@ -98,6 +124,13 @@ static const struct rw_option er_options[] = {
      .min = 0,
      .max = 1e6,
      .help = "window error rate must be >= this times the baseline rate to breach"},
+    {.name = "span",
+     .type = RW_OPT_INT,
+     .offset = OPT(span),
+     .def = 1,
+     .min = 1,
+     .max = ER_SPAN_MAX,
+     .help = "test the sum of the last span windows (sliding), for quiet pages"},
     {.name = NULL},
 };
 #undef OPT
@@ -123,7 +156,8 @@ static int er_validate(const void *params, char *err, size_t errlen)
 static size_t er_state_size(const void *params)
 {
     const struct er_params *p = params;
-    return sizeof(struct er_state) + (size_t)p->history * sizeof(struct er_slot);
+    return sizeof(struct er_state) + (size_t)p->history * sizeof(struct er_slot) +
+           (size_t)(p->span - 1) * sizeof(struct er_pending);
 }
 
 static void er_init(const void *params, void *state)
@@ -131,10 +165,13 @@ static void er_init(const void *params, void *state)
     (void)params;
     struct er_state *s = state;
     s->sum_errors = 0;
+    s->sum_sessions = 0;
     s->sum_views = 0;
     s->count = 0;
     s->head = 0;
     s->breach_run = 0;
+    s->npend = 0;
+    s->pend_head = 0;
     s->pad = 0;
 }
 
@@ -207,8 +244,16 @@ static void er_eval(const void *params, const void *state, const struct rw_obs *
 {
     const struct er_params *p = params;
     const struct er_state *s = state;
-    double e = obs->errors, v = obs->views;
-    double E = (double)s->sum_errors, V = (double)s->sum_views;
+    /* This window plus the pending windows of the span. */
+    double raw = obs->errors, e = obs->error_sessions, v = obs->views;
+    const struct er_pending *pend = pend_of(p, s);
+    for (uint32_t i = 0; i < s->npend; i++) {
+        raw += pend[i].w.errors;
+        e += pend[i].w.sessions;
+        v += pend[i].w.views;
+    }
+    uint32_t nw = s->npend + 1;
+    double E = (double)s->sum_sessions, V = (double)s->sum_views;
     /* Errors can arrive without a view (the page died before its view
      * beacon): count the window as one view of exposure so the test and the
      * rate stay defined. */
@@ -216,15 +261,15 @@ static void er_eval(const void *params, const void *state, const struct rw_obs *
 
     out->kind = RW_VERDICT_INSUFFICIENT;
     out->score_kind = RW_SCORE_P;
-    out->value = (e > 0 || v > 0) ? e / x : NAN;
-    out->expected = V > 0 ? E / V : NAN;
+    out->value = (raw > 0 || v > 0) ? raw / x : NAN;
+    out->expected = V > 0 ? (double)s->sum_errors / V : NAN;
     out->low = 0;
     out->high = NAN;
     out->score = NAN;
-    out->n = obs->views;
+    out->n = v > 4e9 ? 4000000000u : (uint32_t)v;
     out->why[0] = '\0';
 
-    if (e == 0 && v == 0) {
+    if (raw == 0 && v == 0) {
         snprintf(out->why, sizeof out->why, "no views and no errors");
         return;
     }
@@ -265,8 +310,12 @@ static void er_eval(const void *params, const void *state, const struct rw_obs *
     int ratio = e >= p->min_ratio * rate0 * x;
     out->kind = sig && enough && ratio ? RW_VERDICT_BREACH : RW_VERDICT_OK;
 
+    char where[32] = "";
+    if (nw > 1)
+        snprintf(where, sizeof where, " over %u windows", nw);
     int len = snprintf(out->why, sizeof out->why,
-                       "%.0f errors in %.0f views, expected %.1f, p=%.2g", e, v, rate0 * x, pv);
+                       "%.0f users with errors in %.0f views%s, expected %.1f, p=%.2g", e, v,
+                       where, rate0 * x, pv);
     if (sig && len > 0 && (size_t)len < sizeof out->why) {
         if (!enough)
             snprintf(out->why + len, sizeof out->why - (size_t)len, ", < min_errors %d",
@@ -276,18 +325,12 @@ static void er_eval(const void *params, const void *state, const struct rw_obs *
     }
 }
 
-static void er_learn(const void *params, void *state, const struct rw_obs *obs,
-                     const struct rw_verdict *v)
+/* Fold one window into the baseline ring (unless it belongs to an incident). */
+static void learn_window(const struct er_params *p, struct er_state *s, const struct er_slot *w,
+                         int breach)
 {
-    const struct er_params *p = params;
-    struct er_state *s = state;
     uint32_t h = (uint32_t)p->history;
-
-    /* A window with neither views nor errors says nothing about the rate;
-     * keeping it would only push informative windows out of the ring. */
-    if (obs->errors == 0 && obs->views == 0)
-        return;
-    if (v && v->kind == RW_VERDICT_BREACH) {
+    if (breach) {
         if (s->breach_run < UINT32_MAX)
             s->breach_run++;
         if (s->breach_run <= h / 2)
@@ -299,15 +342,50 @@ static void er_learn(const void *params, void *state, const struct rw_obs *obs,
         s->head = 0;
     if (s->count >= h) {
         s->sum_errors -= s->ring[s->head].errors;
+        s->sum_sessions -= s->ring[s->head].sessions;
         s->sum_views -= s->ring[s->head].views;
     } else {
         s->count++;
     }
-    s->ring[s->head].errors = obs->errors;
-    s->ring[s->head].views = obs->views;
-    s->sum_errors += obs->errors;
-    s->sum_views += obs->views;
+    s->ring[s->head] = *w;
+    s->sum_errors += w->errors;
+    s->sum_sessions += w->sessions;
+    s->sum_views += w->views;
     s->head = (s->head + 1) % h;
+}
+
+static void er_learn(const void *params, void *state, const struct rw_obs *obs,
+                     const struct rw_verdict *v)
+{
+    const struct er_params *p = params;
+    struct er_state *s = state;
+    int breach = v && v->kind == RW_VERDICT_BREACH;
+    struct er_pending *pend = pend_of(p, s);
+    /* Every window in a breaching span is part of the incident. */
+    if (breach)
+        for (uint32_t i = 0; i < s->npend; i++)
+            pend[i].breach = 1;
+    /* A window with neither views nor errors says nothing about the rate;
+     * keeping it would only push informative windows out of the ring. */
+    if (obs->errors == 0 && obs->views == 0)
+        return;
+    struct er_slot w = {obs->errors, obs->error_sessions, obs->views};
+    uint32_t cap = (uint32_t)p->span - 1;
+    if (cap == 0) {
+        learn_window(p, s, &w, breach);
+        return;
+    }
+    /* pend is a ring of the last `cap` windows; the oldest leaves the span. */
+    if (s->npend == cap) {
+        struct er_pending *old = &pend[s->pend_head];
+        learn_window(p, s, &old->w, (int)old->breach);
+        old->w = w;
+        old->breach = (uint32_t)breach;
+        s->pend_head = (s->pend_head + 1) % cap;
+    } else {
+        pend[(s->pend_head + s->npend) % cap] = (struct er_pending){w, (uint32_t)breach};
+        s->npend++;
+    }
 }
 
 const struct rw_detector rw_detector_error_rate = {

@@ -55,6 +55,7 @@ struct rz_params {
     double min_abs_change;
     double min_rel_scale;
     int scale;
+    double log_offset;
 };
 
 struct rz_state {
@@ -126,6 +127,14 @@ static const struct rw_option rz_options[] = {
      .def = RZ_LINEAR,
      .choices = rz_scales,
      .help = "linear, or log for right-skewed positive values such as timing percentiles"},
+    {.name = "log_offset",
+     .type = RW_OPT_DOUBLE,
+     .offset = OPT(log_offset),
+     .def = 0,
+     .min = 0,
+     .max = 1e9,
+     .help = "with scale = log, work on log(value + log_offset): lets zero-heavy metrics "
+             "such as CLS use the log scale"},
     {.name = NULL},
 };
 #undef OPT
@@ -222,8 +231,9 @@ static void rz_eval(const void *params, const void *state, const struct rw_obs *
         snprintf(out->why, sizeof out->why, "%u samples < min_n %d", obs->n, p->min_n);
         return;
     }
-    if (p->scale == RZ_LOG && !(obs->value > 0)) {
-        snprintf(out->why, sizeof out->why, "value %.4g <= 0 on log scale", obs->value);
+    double off = p->log_offset;
+    if (p->scale == RZ_LOG && !(obs->value + off > 0)) {
+        snprintf(out->why, sizeof out->why, "value %.4g <= 0 on log scale", obs->value + off);
         return;
     }
     uint32_t k = s->count;
@@ -245,7 +255,7 @@ static void rz_eval(const void *params, const void *state, const struct rw_obs *
     double centre = med;
     if (lg) {
         for (uint32_t i = 0; i < k; i++)
-            buf[i] = (float)log(buf[i] > FLT_MIN ? (double)buf[i] : (double)FLT_MIN);
+            buf[i] = (float)log(buf[i] + off > FLT_MIN ? (double)buf[i] + off : (double)FLT_MIN);
         centre = gsl_stats_float_median_from_sorted_data(buf, 1, k);
     }
     for (uint32_t i = 0; i < k; i++)
@@ -261,7 +271,7 @@ static void rz_eval(const void *params, const void *state, const struct rw_obs *
     if (!(sigma >= 1e-12))
         sigma = 1e-12;
 
-    double x = lg ? log(obs->value) : obs->value;
+    double x = lg ? log(obs->value + off) : obs->value;
     double z = (x - centre) / sigma;
     double change = fabs(obs->value - med);
     double min_change = p->min_rel_change * amed;
@@ -269,8 +279,8 @@ static void rz_eval(const void *params, const void *state, const struct rw_obs *
         min_change = p->min_abs_change;
 
     /* Band edges: a value must clear the z threshold and both change minimums. */
-    double hi = lg ? exp(centre + p->z * sigma) : centre + p->z * sigma;
-    double lo = lg ? exp(centre - p->z * sigma) : centre - p->z * sigma;
+    double hi = lg ? exp(centre + p->z * sigma) - off : centre + p->z * sigma;
+    double lo = lg ? exp(centre - p->z * sigma) - off : centre - p->z * sigma;
     if (med + min_change > hi)
         hi = med + min_change;
     if (med - min_change < lo)
@@ -301,7 +311,7 @@ static void rz_learn(const void *params, void *state, const struct rw_obs *obs,
     (void)v;
     if (!isfinite(obs->value) || obs->n < (uint32_t)p->min_n)
         return;
-    if (p->scale == RZ_LOG && !(obs->value > 0))
+    if (p->scale == RZ_LOG && !(obs->value + p->log_offset > 0))
         return;
     uint32_t h = (uint32_t)p->history;
     if (s->head >= h)

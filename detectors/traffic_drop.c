@@ -9,6 +9,12 @@
  * on a big page stays quiet. See clipped_variance() and
  * predictive_variance() for why the variance is computed as it is.
  *
+ * span > 1 tests the sum of the last `span` windows (this one included)
+ * against span x the median, with span x the variance: a page with 8 views
+ * a minute cannot prove an outage in one window, but three empty windows
+ * can. Windows join the baseline only once they leave the span, and every
+ * window of a breaching span is marked as part of the incident.
+ *
  * State (engine-owned, state_size() bytes): a ring of views per window and
  * the count of consecutive breach windows. Breach windows are not learned,
  * so an outage does not drag the median down; after more than history/2
@@ -26,6 +32,7 @@
 #include <gsl/gsl_statistics_double.h>
 
 #define TD_HISTORY_MAX 1440
+#define TD_SPAN_MAX 30
 #define TD_MAD_TO_SIGMA 1.4826
 #define TD_PI 3.14159265358979323846
 
@@ -35,14 +42,28 @@ struct td_params {
     double alpha;
     double min_drop;
     double min_expected;
+    int span;
+};
+
+struct td_pending {
+    uint32_t views;
+    uint32_t breach;
 };
 
 struct td_state {
     uint32_t count;      /* windows in the ring, <= history */
     uint32_t head;       /* next slot to write */
     uint32_t breach_run; /* consecutive breach windows not learned */
-    uint32_t ring[];     /* views per window; [0, count) valid until full */
+    uint32_t npend;      /* recent windows inside the span, not yet learned */
+    uint32_t pend_head;
+    uint32_t ring[];     /* views per window; [0, count) valid until full;
+                            then span-1 struct td_pending */
 };
+
+static struct td_pending *pend_of(const struct td_params *p, const struct td_state *s)
+{
+    return (struct td_pending *)(s->ring + p->history);
+}
 
 #define OPT(field) offsetof(struct td_params, field)
 static const struct rw_option td_options[] = {
@@ -81,6 +102,13 @@ static const struct rw_option td_options[] = {
      .min = 0,
      .max = 1e12,
      .help = "expected views per window needed to evaluate"},
+    {.name = "span",
+     .type = RW_OPT_INT,
+     .offset = OPT(span),
+     .def = 1,
+     .min = 1,
+     .max = TD_SPAN_MAX,
+     .help = "test the sum of the last span windows (sliding), for quiet series"},
     {.name = NULL},
 };
 #undef OPT
@@ -111,7 +139,8 @@ static int td_validate(const void *params, char *err, size_t errlen)
 static size_t td_state_size(const void *params)
 {
     const struct td_params *p = params;
-    return sizeof(struct td_state) + (size_t)p->history * sizeof(uint32_t);
+    return sizeof(struct td_state) + (size_t)p->history * sizeof(uint32_t) +
+           (size_t)(p->span - 1) * sizeof(struct td_pending);
 }
 
 static void td_init(const void *params, void *state)
@@ -121,6 +150,8 @@ static void td_init(const void *params, void *state)
     s->count = 0;
     s->head = 0;
     s->breach_run = 0;
+    s->npend = 0;
+    s->pend_head = 0;
 }
 
 /* Lower-tail model for one window's views: mean m, variance var >= m. */
@@ -248,9 +279,12 @@ static double clipped_variance(const uint32_t *ring, uint32_t k, double m, doubl
  * the middle: half of the Poisson part is treated as known. The result is
  * never below the Poisson variance m (1 + pi/2k). Measured rates are in
  * docs/detectors.md. */
-static double predictive_variance(double m, double s2, double df, uint32_t k, double alpha)
+static double predictive_variance(double m, double s2, double df, uint32_t k, double alpha,
+                                  double nw)
 {
-    double a = 1.0 + TD_PI / (2.0 * k);
+    /* Over a span of nw windows the median's error is shared by all of
+     * them: var(sum - nw m) = nw var (1 + nw pi/2k). */
+    double a = 1.0 + nw * TD_PI / (2.0 * k);
     double zq = gsl_cdf_ugaussian_Qinv(alpha);
     double tq = gsl_cdf_tdist_Qinv(alpha, df);
     double r = (isfinite(tq) && tq > zq) ? (tq / zq) * (tq / zq) : 1.0;
@@ -267,15 +301,19 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
     const struct td_state *s = state;
     double buf[TD_HISTORY_MAX];
     double v = obs->views;
+    const struct td_pending *pend = pend_of(p, s);
+    for (uint32_t i = 0; i < s->npend; i++)
+        v += pend[i].views;
+    double nw = s->npend + 1.0; /* windows in this test */
 
     out->kind = RW_VERDICT_INSUFFICIENT;
     out->score_kind = RW_SCORE_P;
-    out->value = v;
+    out->value = v / nw;
     out->expected = NAN;
     out->low = NAN;
     out->high = NAN;
     out->score = NAN;
-    out->n = obs->views;
+    out->n = v > 4e9 ? 4000000000u : (uint32_t)v;
     out->why[0] = '\0';
 
     uint32_t k = s->count;
@@ -294,39 +332,43 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
     gsl_sort(buf, 1, k);
     double sd = TD_MAD_TO_SIGMA * gsl_stats_median_from_sorted_data(buf, 1, k);
     out->expected = m;
-    if (!(m >= p->min_expected) || m <= 0) {
-        snprintf(out->why, sizeof out->why, "expected %.1f views < min_expected %.4g", m,
+    if (!(nw * m >= p->min_expected) || m <= 0) {
+        snprintf(out->why, sizeof out->why, "expected %.1f views < min_expected %.4g", nw * m,
                  p->min_expected);
         return;
     }
 
     double df;
     double s2 = clipped_variance(s->ring, k, m, sd, &df);
-    struct td_model md = {.m = m, .var = predictive_variance(m, s2, df, k, p->alpha)};
+    /* The span's windows are taken as independent draws of one window. */
+    struct td_model md = {.m = nw * m,
+                          .var = nw * predictive_variance(m, s2, df, k, p->alpha, nw)};
     double pv = lower_tail(&md, v);
     if (!isfinite(pv)) {
         snprintf(out->why, sizeof out->why, "p-value not computable");
         return;
     }
-    double drop_max = (1.0 - p->min_drop) * m;
+    double drop_max = (1.0 - p->min_drop) * md.m;
     double kb = max_breach_views(&md, p->alpha);
     double low = kb < floor(drop_max) ? kb : floor(drop_max);
-    out->low = low >= 0 ? low : NAN;
+    out->low = low >= 0 ? low / nw : NAN;
     out->score = pv;
     int sig = pv < p->alpha;
     int big = v <= drop_max;
     out->kind = sig && big ? RW_VERDICT_BREACH : RW_VERDICT_OK;
-    snprintf(out->why, sizeof out->why, "%.0f views, expected %.0f of %u windows, p=%.2g%s", v, m,
-             k, pv, sig && !big ? ", drop < min_drop" : "");
+    if (nw > 1)
+        snprintf(out->why, sizeof out->why,
+                 "%.0f views in %.0f windows, expected %.0f (median of %u), p=%.2g%s", v, nw,
+                 md.m, k, pv, sig && !big ? ", drop < min_drop" : "");
+    else
+        snprintf(out->why, sizeof out->why, "%.0f views, expected %.0f of %u windows, p=%.2g%s",
+                 v, m, k, pv, sig && !big ? ", drop < min_drop" : "");
 }
 
-static void td_learn(const void *params, void *state, const struct rw_obs *obs,
-                     const struct rw_verdict *v)
+static void learn_window(const struct td_params *p, struct td_state *s, uint32_t views, int breach)
 {
-    const struct td_params *p = params;
-    struct td_state *s = state;
     uint32_t h = (uint32_t)p->history;
-    if (v && v->kind == RW_VERDICT_BREACH) {
+    if (breach) {
         if (s->breach_run < UINT32_MAX)
             s->breach_run++;
         if (s->breach_run <= h / 2)
@@ -336,10 +378,37 @@ static void td_learn(const void *params, void *state, const struct rw_obs *obs,
     }
     if (s->head >= h)
         s->head = 0;
-    s->ring[s->head] = obs->views;
+    s->ring[s->head] = views;
     s->head = (s->head + 1) % h;
     if (s->count < h)
         s->count++;
+}
+
+static void td_learn(const void *params, void *state, const struct rw_obs *obs,
+                     const struct rw_verdict *v)
+{
+    const struct td_params *p = params;
+    struct td_state *s = state;
+    int breach = v && v->kind == RW_VERDICT_BREACH;
+    struct td_pending *pend = pend_of(p, s);
+    if (breach)
+        for (uint32_t i = 0; i < s->npend; i++)
+            pend[i].breach = 1;
+    uint32_t cap = (uint32_t)p->span - 1;
+    if (cap == 0) {
+        learn_window(p, s, obs->views, breach);
+        return;
+    }
+    if (s->npend == cap) {
+        struct td_pending *old = &pend[s->pend_head];
+        learn_window(p, s, old->views, (int)old->breach);
+        old->views = obs->views;
+        old->breach = (uint32_t)breach;
+        s->pend_head = (s->pend_head + 1) % cap;
+    } else {
+        pend[(s->pend_head + s->npend) % cap] = (struct td_pending){obs->views, (uint32_t)breach};
+        s->npend++;
+    }
 }
 
 const struct rw_detector rw_detector_traffic_drop = {

@@ -5,7 +5,7 @@
 # that replay output is byte-identical across runs.
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-MAX_DELAY=${RW_MAX_DELAY_MIN:-6}
+MAX_DELAY=${RW_MAX_DELAY_MIN:-12}
 MAX_FA=${RW_MAX_FA_PER_DAY:-1.0}
 
 "$BUILD/rw_gen" --seed 1 --days 2 --rate 300 --out "$WORK/inc.ndjson.gz" --labels "$WORK/inc.json" 2>"$WORK/gen1.txt"

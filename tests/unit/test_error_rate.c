@@ -43,7 +43,8 @@ static void *new_state(const void *params)
 
 static struct rw_obs obs(uint32_t errors, uint32_t views)
 {
-    struct rw_obs o = {.ts_end = 0, .n = views, .views = views, .errors = errors};
+    struct rw_obs o = {.ts_end = 0, .n = views, .views = views, .errors = errors,
+                       .error_sessions = errors};
     o.value = views ? (double)errors / views : NAN;
     return o;
 }
@@ -75,8 +76,12 @@ static void test_options(void)
         CHECK(o->help && o->help[0]);
     rw_options_defaults(D->options, params);
     CHECK_INT(valid(params), 0);
-    /* Default state: 32 bytes of sums and counters + 60 x (u32, u32). */
-    CHECK_INT(D->state_size(params), 32 + 60 * 8);
+    /* Default state: 48 bytes of sums and counters + 60 x (u32, u32, u32);
+     * span 5 adds 4 pending windows of 16 bytes. */
+    CHECK_INT(D->state_size(params), 48 + 60 * 12);
+    set(params, "span", 5);
+    CHECK_INT(D->state_size(params), 48 + 60 * 12 + 4 * 16);
+    set(params, "span", 1);
     char err[128];
     CHECK_INT(
         rw_options_set_number(rw_options_find(D->options, "alpha"), params, 0.6, err, sizeof err),
@@ -148,7 +153,7 @@ static void test_quiet_and_busy_page(void)
     CHECK_NEAR(v.low, 0, 0);
     CHECK(v.high > 0.01 && v.high < 0.1);
     CHECK_INT(v.n, 400);
-    CHECK(strstr(v.why, "40 errors in 400 views, expected 4.0, p=") != NULL);
+    CHECK(strstr(v.why, "40 users with errors in 400 views, expected 4.0, p=") != NULL);
     /* 6 in 400 is unremarkable. */
     v = peek(params, st, 6, 400);
     CHECK_INT(v.kind, RW_VERDICT_OK);
@@ -350,6 +355,62 @@ static double calibrate(double mean_views, double alpha, int series, int len, un
     return rate;
 }
 
+/* One user's burst of errors is one erring user: no alarm. */
+static void test_session_burst(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    void *st = new_state(params);
+    for (int i = 0; i < 60; i++)
+        window(params, st, i % 5 == 0 ? 1 : 0, 40); /* 0.5% */
+    struct rw_obs o = obs(8, 40);
+    o.error_sessions = 1; /* eight errors, one session */
+    struct rw_verdict v;
+    D->eval(params, st, &o, &v);
+    CHECK_INT(v.kind, RW_VERDICT_OK);
+    CHECK_NEAR(v.value, 8.0 / 40, 1e-12); /* the rate reported is still events per view */
+    o.error_sessions = 8; /* eight users: an incident */
+    D->eval(params, st, &o, &v);
+    CHECK_INT(v.kind, RW_VERDICT_BREACH);
+    free(st);
+}
+
+/* A quiet page (2 views a window) where half the views start failing: one
+ * window never has min_errors, a 5-window span does, within a few windows. */
+static void test_span_quiet_page(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    set(params, "span", 5);
+    set(params, "history", 240);
+    void *st = new_state(params);
+    uint64_t x = 99;
+    for (int i = 0; i < 240; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        window(params, st, (x >> 33) % 200 == 0 ? 1 : 0, 2); /* 0.5% of views */
+    }
+    int first = -1;
+    for (int i = 0; i < 15 && first < 0; i++) {
+        struct rw_verdict v = window(params, st, 1, 2); /* 50% */
+        if (v.kind == RW_VERDICT_BREACH) {
+            first = i;
+            CHECK(strstr(v.why, "over 5 windows") != NULL);
+        }
+    }
+    CHECK(first >= 4 && first <= 6); /* needs 5 erring users in the span */
+    /* Same data with span 1: never enough errors in one window. */
+    set(params, "span", 1);
+    free(st);
+    st = new_state(params);
+    for (int i = 0; i < 240; i++)
+        window(params, st, i % 200 == 0 ? 1 : 0, 2);
+    int any = 0;
+    for (int i = 0; i < 15; i++)
+        any |= window(params, st, 1, 2).kind == RW_VERDICT_BREACH;
+    CHECK(!any);
+    free(st);
+}
+
 static void test_calibration(void)
 {
     const double alphas[] = {1e-2, 1e-3};
@@ -381,6 +442,8 @@ int main(int argc, char **argv)
     test_gates();
     test_zero_views();
     test_band_edge();
+    test_session_burst();
+    test_span_quiet_page();
     test_calibration();
     TEST_DONE();
 }

@@ -75,8 +75,11 @@ static void test_options(void)
         CHECK(o->help && o->help[0]);
     rw_options_defaults(D->options, params);
     CHECK_INT(valid(params), 0);
-    /* Default state: 12 bytes of counters + 60 x u32. */
-    CHECK_INT(D->state_size(params), 12 + 60 * 4);
+    /* Default state: 20 bytes of counters + 60 x u32; span 3 adds 2 x 8. */
+    CHECK_INT(D->state_size(params), 20 + 60 * 4);
+    set(params, "span", 3);
+    CHECK_INT(D->state_size(params), 20 + 60 * 4 + 2 * 8);
+    set(params, "span", 1);
     set(params, "min_history", 100);
     CHECK_INT(valid(params), -EINVAL);
     char err[128];
@@ -213,12 +216,13 @@ static void test_outage_learning(void)
 
 /* ---- calibration -------------------------------------------------------- */
 
-static double calibrate(double mean, double shape, double alpha, int series, int len,
-                        unsigned long seed)
+static double calibrate_span(double mean, double shape, double alpha, int series, int len,
+                             unsigned long seed, int span)
 {
     double params[64];
     rw_options_defaults(D->options, params);
     set(params, "alpha", alpha);
+    set(params, "span", span);
     set(params, "min_drop", 0);
     CHECK_INT(valid(params), 0);
     void *st = malloc(D->state_size(params));
@@ -237,16 +241,56 @@ static double calibrate(double mean, double shape, double alpha, int series, int
     }
     double rate = (double)breaches / (double)evals;
     if (shape > 0)
-        printf("calibration views~NB(mean %g, var %g) alpha=%g: measured %.3g (x%.2f, %ld "
+        printf("calibration views~NB(mean %g, var %g) span %d alpha=%g: measured %.3g (x%.2f, %ld "
                "evals)\n",
-               mean, mean + mean * mean / shape, alpha, rate, rate / alpha, evals);
+               mean, mean + mean * mean / shape, span, alpha, rate, rate / alpha, evals);
     else
-        printf("calibration views~Poisson(%g) alpha=%g: measured %.3g (x%.2f, %ld evals)\n", mean,
-               alpha, rate, rate / alpha, evals);
+        printf("calibration views~Poisson(%g) span %d alpha=%g: measured %.3g (x%.2f, %ld evals)\n",
+               mean, span, alpha, rate, rate / alpha, evals);
     CHECK(evals >= 150000);
     gsl_rng_free(r);
     free(st);
     return rate;
+}
+
+static double calibrate(double mean, double shape, double alpha, int series, int len,
+                        unsigned long seed)
+{
+    return calibrate_span(mean, shape, alpha, series, len, seed, 1);
+}
+
+/* A page with ~8 views a window goes dark: one empty window proves nothing
+ * at alpha 1e-6, three empty windows summed over a span of 3 do. */
+static void test_span_outage(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    set(params, "alpha", 1e-6);
+    set(params, "min_drop", 0.6);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 77);
+    for (int span = 1; span <= 3; span += 2) {
+        set(params, "span", span);
+        void *st = new_state(params);
+        for (int t = 0; t < 60; t++)
+            CHECK(window(params, st, traffic(r, 8, 0)).kind != RW_VERDICT_BREACH);
+        int first = -1;
+        for (int t = 0; t < 6; t++) {
+            struct rw_verdict v = window(params, st, 0);
+            if (v.kind == RW_VERDICT_BREACH && first < 0) {
+                first = t;
+                CHECK(strstr(v.why, "views in 3 windows") != NULL);
+                CHECK_NEAR(v.value, 0, 0);
+                CHECK(v.expected >= 6 && v.expected <= 10);
+            }
+        }
+        if (span == 1)
+            CHECK_INT(first, -1); /* expected 8 < min_expected 20 */
+        else
+            CHECK(first >= 1 && first <= 2);
+        free(st);
+    }
+    gsl_rng_free(r);
 }
 
 static void test_calibration(void)
@@ -267,6 +311,11 @@ static void test_calibration(void)
         /* small counts: discreteness makes it conservative, never liberal */
         rate = calibrate(30, 0, alpha, 2000, 100, seed + 4);
         CHECK(rate <= 2 * alpha);
+        /* spans: overlapping sums of 3 / 5 windows keep the promise */
+        rate = calibrate_span(10, 0, alpha, 2000, 100, seed + 5, 3);
+        CHECK(rate <= 2 * alpha);
+        rate = calibrate_span(300, 300, alpha, 2000, 100, seed + 6, 5);
+        CHECK(rate >= alpha / 2 && rate <= 2 * alpha);
     }
 }
 
@@ -280,6 +329,7 @@ int main(int argc, char **argv)
     test_small_series();
     test_band_edge();
     test_outage_learning();
+    test_span_outage();
     test_calibration();
     TEST_DONE();
 }
