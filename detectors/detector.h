@@ -30,7 +30,19 @@ struct rw_obs {
     uint32_t error_sessions; /* errors counted once per session (session_id, else
                                 view_id) per window: one user's burst of errors
                                 counts once. Equals errors when ids are absent. */
+    int words;       /* nonzero: this verdict will be reported (an alert changes
+                        state), so fill why and the band (low/high). Zero: kind,
+                        value, expected and score suffice; skip the formatting
+                        and band searches, which cost more than the test. eval
+                        is pure, so the engine simply runs it again with words. */
 };
+
+/* Write the verdict's words only when they will be reported. */
+#define RW_WHY(obs, out, ...)                                        \
+    do {                                                             \
+        if ((obs)->words)                                            \
+            snprintf((out)->why, sizeof (out)->why, __VA_ARGS__);    \
+    } while (0)
 
 enum rw_verdict_kind {
     RW_VERDICT_OK = 0,           /* evaluated, within expectations */

@@ -270,16 +270,16 @@ static void er_eval(const void *params, const void *state, const struct rw_obs *
     out->why[0] = '\0';
 
     if (raw == 0 && v == 0) {
-        snprintf(out->why, sizeof out->why, "no views and no errors");
+        RW_WHY(obs, out, "no views and no errors");
         return;
     }
     if (V < (double)p->min_baseline_views || V <= 0) {
-        snprintf(out->why, sizeof out->why, "baseline has %.0f views < %d", V,
+        RW_WHY(obs, out, "baseline has %.0f views < %d", V,
                  p->min_baseline_views);
         return;
     }
     if (e > ER_COUNT_MAX) {
-        snprintf(out->why, sizeof out->why, "error count too large to test");
+        RW_WHY(obs, out, "error count too large to test");
         return;
     }
     /* Very large totals: halve the baseline (same rate, a hair more
@@ -294,22 +294,24 @@ static void er_eval(const void *params, const void *state, const struct rw_obs *
     double pi = x / (V + x);
     double pv = midp_upper(e, E, pi);
     if (!isfinite(pv)) {
-        snprintf(out->why, sizeof out->why, "p-value not computable");
+        RW_WHY(obs, out, "p-value not computable");
         return;
     }
     double rate0 = E / V;
     double k_gate = ceil(p->min_ratio * rate0 * x - 1e-9);
     if (k_gate < p->min_errors)
         k_gate = p->min_errors;
-    double k_sig = min_significant_errors(E, pi, p->alpha);
-    out->high = isfinite(k_sig) ? (k_sig > k_gate ? k_sig : k_gate) / x : NAN;
     out->score = pv;
 
     int sig = pv < p->alpha;
     int enough = e >= p->min_errors;
     int ratio = e >= p->min_ratio * rate0 * x;
     out->kind = sig && enough && ratio ? RW_VERDICT_BREACH : RW_VERDICT_OK;
+    if (!obs->words)
+        return; /* the band and the words are only needed when reported */
 
+    double k_sig = min_significant_errors(E, pi, p->alpha);
+    out->high = isfinite(k_sig) ? (k_sig > k_gate ? k_sig : k_gate) / x : NAN;
     char where[32] = "";
     if (nw > 1)
         snprintf(where, sizeof where, " over %u windows", nw);

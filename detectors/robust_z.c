@@ -29,7 +29,6 @@
 #include <stdio.h>
 
 #include <gsl/gsl_cdf.h>
-#include <gsl/gsl_sort_float.h>
 #include <gsl/gsl_statistics_float.h>
 
 #define RZ_HISTORY_MAX 1440
@@ -224,44 +223,43 @@ static void rz_eval(const void *params, const void *state, const struct rw_obs *
     out->why[0] = '\0';
 
     if (isnan(obs->value)) {
-        snprintf(out->why, sizeof out->why, "no value this window");
+        RW_WHY(obs, out, "no value this window");
         return;
     }
     if (obs->n < (uint32_t)p->min_n) {
-        snprintf(out->why, sizeof out->why, "%u samples < min_n %d", obs->n, p->min_n);
+        RW_WHY(obs, out, "%u samples < min_n %d", obs->n, p->min_n);
         return;
     }
     double off = p->log_offset;
     if (p->scale == RZ_LOG && !(obs->value + off > 0)) {
-        snprintf(out->why, sizeof out->why, "value %.4g <= 0 on log scale", obs->value + off);
+        RW_WHY(obs, out, "value %.4g <= 0 on log scale", obs->value + off);
         return;
     }
     uint32_t k = s->count;
     if (k > (uint32_t)p->history)
         k = (uint32_t)p->history; /* defensive: never read past the ring */
     if (k < (uint32_t)p->min_history) {
-        snprintf(out->why, sizeof out->why, "warming up: %u of %d windows", k, p->min_history);
+        RW_WHY(obs, out, "warming up: %u of %d windows", k, p->min_history);
         return;
     }
 
-    /* gsl_sort reorders, so work on a copy; the ring stays in time order.
-     * log is monotone, so the sorted buffer stays sorted after the transform
-     * and one sort gives both the linear median and the centre on log scale. */
+    /* gsl_stats_float_median selects in O(k) (quickselect) but reorders,
+     * so work on a copy; the ring stays in time order. On the log scale the
+     * centre is the median of the logs, which the transform of the reordered
+     * copy gives just as well. */
     int lg = p->scale == RZ_LOG;
     for (uint32_t i = 0; i < k; i++)
         buf[i] = s->ring[i];
-    gsl_sort_float(buf, 1, k);
-    double med = gsl_stats_float_median_from_sorted_data(buf, 1, k);
+    double med = gsl_stats_float_median(buf, 1, k);
     double centre = med;
     if (lg) {
         for (uint32_t i = 0; i < k; i++)
             buf[i] = (float)log(buf[i] + off > FLT_MIN ? (double)buf[i] + off : (double)FLT_MIN);
-        centre = gsl_stats_float_median_from_sorted_data(buf, 1, k);
+        centre = gsl_stats_float_median(buf, 1, k);
     }
     for (uint32_t i = 0; i < k; i++)
         buf[i] = (float)fabs((double)buf[i] - centre);
-    gsl_sort_float(buf, 1, k);
-    double mad = gsl_stats_float_median_from_sorted_data(buf, 1, k);
+    double mad = gsl_stats_float_median(buf, 1, k);
 
     double amed = fabs(med);
     double floor_sigma = lg ? log1p(p->min_rel_scale) : p->min_rel_scale * amed;
@@ -296,11 +294,11 @@ static void rz_eval(const void *params, const void *state, const struct rw_obs *
     out->low = p->direction == RZ_UP ? NAN : lo;
     out->high = p->direction == RZ_DOWN ? NAN : hi;
     if (tail && !big)
-        snprintf(out->why, sizeof out->why,
+        RW_WHY(obs, out,
                  "z=%.1f vs median of %u windows, change %.3g < min %.3g", z, k, change,
                  min_change);
     else
-        snprintf(out->why, sizeof out->why, "z=%.1f vs median of %u windows", z, k);
+        RW_WHY(obs, out, "z=%.1f vs median of %u windows", z, k);
 }
 
 static void rz_learn(const void *params, void *state, const struct rw_obs *obs,

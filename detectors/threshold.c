@@ -98,24 +98,24 @@ static void th_eval(const void *params, const void *state, const struct rw_obs *
     out->score = (!isnan(v) && out->expected != 0) ? v / out->expected : NAN;
 
     if (isnan(v)) {
-        snprintf(out->why, sizeof out->why, "no value this window");
+        RW_WHY(obs, out, "no value this window");
         return;
     }
     if (obs->n < (uint32_t)p->min_n) {
-        snprintf(out->why, sizeof out->why, "%u samples < min_n %d", obs->n, p->min_n);
+        RW_WHY(obs, out, "%u samples < min_n %d", obs->n, p->min_n);
         return;
     }
     if (has_above && v > p->above) {
         out->kind = RW_VERDICT_BREACH;
-        snprintf(out->why, sizeof out->why, "%.4g above bound %.4g (%u samples)", v, p->above,
+        RW_WHY(obs, out, "%.4g above bound %.4g (%u samples)", v, p->above,
                  obs->n);
     } else if (has_below && v < p->below) {
         out->kind = RW_VERDICT_BREACH;
-        snprintf(out->why, sizeof out->why, "%.4g below bound %.4g (%u samples)", v, p->below,
+        RW_WHY(obs, out, "%.4g below bound %.4g (%u samples)", v, p->below,
                  obs->n);
     } else {
         out->kind = RW_VERDICT_OK;
-        snprintf(out->why, sizeof out->why, "%.4g within bound %.4g (%u samples)", v, out->expected,
+        RW_WHY(obs, out, "%.4g within bound %.4g (%u samples)", v, out->expected,
                  obs->n);
     }
 }

@@ -28,7 +28,6 @@
 #include <stdio.h>
 
 #include <gsl/gsl_cdf.h>
-#include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
 #define TD_HISTORY_MAX 1440
@@ -320,20 +319,19 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
     if (k > (uint32_t)p->history)
         k = (uint32_t)p->history;
     if (k < (uint32_t)p->min_history) {
-        snprintf(out->why, sizeof out->why, "warming up: %u of %d windows", k, p->min_history);
+        RW_WHY(obs, out, "warming up: %u of %d windows", k, p->min_history);
         return;
     }
+    /* quickselect medians (O(k)); they reorder buf, never the ring */
     for (uint32_t i = 0; i < k; i++)
         buf[i] = s->ring[i];
-    gsl_sort(buf, 1, k);
-    double m = gsl_stats_median_from_sorted_data(buf, 1, k);
+    double m = gsl_stats_median(buf, 1, k);
     for (uint32_t i = 0; i < k; i++)
         buf[i] = fabs(buf[i] - m);
-    gsl_sort(buf, 1, k);
-    double sd = TD_MAD_TO_SIGMA * gsl_stats_median_from_sorted_data(buf, 1, k);
+    double sd = TD_MAD_TO_SIGMA * gsl_stats_median(buf, 1, k);
     out->expected = m;
     if (!(nw * m >= p->min_expected) || m <= 0) {
-        snprintf(out->why, sizeof out->why, "expected %.1f views < min_expected %.4g", nw * m,
+        RW_WHY(obs, out, "expected %.1f views < min_expected %.4g", nw * m,
                  p->min_expected);
         return;
     }
@@ -345,23 +343,25 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
                           .var = nw * predictive_variance(m, s2, df, k, p->alpha, nw)};
     double pv = lower_tail(&md, v);
     if (!isfinite(pv)) {
-        snprintf(out->why, sizeof out->why, "p-value not computable");
+        RW_WHY(obs, out, "p-value not computable");
         return;
     }
     double drop_max = (1.0 - p->min_drop) * md.m;
-    double kb = max_breach_views(&md, p->alpha);
-    double low = kb < floor(drop_max) ? kb : floor(drop_max);
-    out->low = low >= 0 ? low / nw : NAN;
     out->score = pv;
     int sig = pv < p->alpha;
     int big = v <= drop_max;
     out->kind = sig && big ? RW_VERDICT_BREACH : RW_VERDICT_OK;
+    if (!obs->words)
+        return; /* the band search and the words only when reported */
+    double kb = max_breach_views(&md, p->alpha);
+    double low = kb < floor(drop_max) ? kb : floor(drop_max);
+    out->low = low >= 0 ? low / nw : NAN;
     if (nw > 1)
-        snprintf(out->why, sizeof out->why,
+        RW_WHY(obs, out,
                  "%.0f views in %.0f windows, expected %.0f (median of %u), p=%.2g%s", v, nw,
                  md.m, k, pv, sig && !big ? ", drop < min_drop" : "");
     else
-        snprintf(out->why, sizeof out->why, "%.0f views, expected %.0f of %u windows, p=%.2g%s",
+        RW_WHY(obs, out, "%.0f views, expected %.0f of %u windows, p=%.2g%s",
                  v, m, k, pv, sig && !big ? ", drop < min_drop" : "");
 }
 

@@ -145,8 +145,8 @@ void rw_alert_summary(const struct rw_alert_view *a, char *buf, size_t len)
             snprintf(buf, len, "%s vs usual %s%s over %u views on %s", pre, exp, band, v->n,
                      where);
     } else if (m == RW_M_ERROR_RATE) {
-        snprintf(buf, len, "%serror rate %s vs usual %s (%u errors in %u views) on %s", state,
-                 val, exp, a->errors, a->views, where);
+        snprintf(buf, len, "%serror rate %s vs usual %s over %u views on %s", state, val, exp,
+                 v->n, where);
     } else {
         const char *unit = a->window_s == 60 ? "a minute" : "a window";
         (void)per_min;

@@ -564,6 +564,7 @@ static void build_obs(const struct rw_rule_cfg *r, const struct scope *sc, const
                       const struct rw_qacc *const *vacc, int64_t ts_end, struct rw_obs *o)
 {
     o->ts_end = ts_end;
+    o->words = 0;
     o->views = w ? w->views : 0;
     o->errors = w ? w->errors : 0;
     o->error_sessions = w ? w->err_sessions : 0;
@@ -618,7 +619,6 @@ static void eval_rule(struct rw_engine *e, int si, struct series *s, int k, cons
     memset(&v, 0, sizeof v);
     v.expected = v.low = v.high = v.score = NAN;
     r->det->eval(r->params, ds, o, &v);
-    r->det->learn(r->params, ds, o, &v);
     e->st.evaluations++;
 
     int fire = 0, resolve = 0;
@@ -650,6 +650,16 @@ static void eval_rule(struct rw_engine *e, int si, struct series *s, int k, cons
         }
         break;
     }
+    if (fire || resolve) {
+        /* eval is pure: run it again for the words and band of the report,
+         * before learn changes the baseline. */
+        struct rw_obs ow = *o;
+        ow.words = 1;
+        memset(&v, 0, sizeof v);
+        v.expected = v.low = v.high = v.score = NAN;
+        r->det->eval(r->params, ds, &ow, &v);
+    }
+    r->det->learn(r->params, ds, o, &v);
     if (fire) {
         a->state = RW_ALERT_FIRING;
         a->count = 0;
@@ -1018,6 +1028,7 @@ void rw_engine_csv_row(struct rw_engine *e, int64_t ts_ms, double value, double 
         struct rw_obs o;
         uint32_t cnt = n < 0 ? 1000000u : (n > 4e9 ? 4000000000u : (uint32_t)llround(n));
         o.ts_end = ts_ms;
+        o.words = 0;
         o.value = value;
         o.n = cnt;
         o.views = cnt;

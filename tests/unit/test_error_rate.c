@@ -43,7 +43,7 @@ static void *new_state(const void *params)
 
 static struct rw_obs obs(uint32_t errors, uint32_t views)
 {
-    struct rw_obs o = {.ts_end = 0, .n = views, .views = views, .errors = errors,
+    struct rw_obs o = {.ts_end = 0, .n = views, .views = views, .errors = errors, .words = 1,
                        .error_sessions = errors};
     o.value = views ? (double)errors / views : NAN;
     return o;
@@ -64,6 +64,13 @@ static struct rw_verdict window(const void *params, void *state, uint32_t e, uin
     struct rw_verdict out;
     memset(&out, 0xA5, sizeof out);
     D->eval(params, state, &o, &out);
+    /* Without words the decision must be the same (the engine relies on it). */
+    struct rw_verdict quiet;
+    o.words = 0;
+    D->eval(params, state, &o, &quiet);
+    CHECK_INT(quiet.kind, out.kind);
+    CHECK(quiet.score == out.score || (isnan(quiet.score) && isnan(out.score)));
+    o.words = 1;
     D->learn(params, state, &o, &out);
     return out;
 }

@@ -57,7 +57,7 @@ static void *new_state(const void *params)
 /* One window through the detector as the engine does it: eval, then learn. */
 static struct rw_verdict window(const void *params, void *state, double value, uint32_t n)
 {
-    struct rw_obs o = {.ts_end = 0, .value = value, .n = n, .views = n, .errors = 0};
+    struct rw_obs o = {.ts_end = 0, .value = value, .n = n, .views = n, .errors = 0, .words = 1};
     struct rw_verdict v;
     memset(&v, 0xA5, sizeof v);
     D->eval(params, state, &o, &v);
@@ -188,7 +188,7 @@ static void test_step(void)
     }
     CHECK_INT(false_alarms, 0);
 
-    struct rw_obs o = {.value = 3000, .n = 100};
+    struct rw_obs o = {.value = 3000, .n = 100, .words = 1};
     struct rw_verdict v;
     D->eval(params, st, &o, &v);
     CHECK_INT(v.kind, RW_VERDICT_BREACH);
@@ -255,7 +255,7 @@ static void test_direction(void)
         gsl_rng_set(r, 303);
         for (int i = 0; i < 60; i++)
             window(params, st, 500 + 10 * gsl_ran_gaussian(r, 1), 100);
-        struct rw_obs lo = {.value = 250, .n = 100}, hi = {.value = 750, .n = 100};
+        struct rw_obs lo = {.value = 250, .n = 100, .words = 1}, hi = {.value = 750, .n = 100, .words = 1};
         struct rw_verdict vl, vh;
         D->eval(params, st, &lo, &vl);
         D->eval(params, st, &hi, &vh);
@@ -280,7 +280,7 @@ static void test_abs_change_and_log(void)
     gsl_rng_set(r, 404);
     for (int i = 0; i < 60; i++)
         window(params, st, 1000 + 10 * gsl_ran_gaussian(r, 1), 100);
-    struct rw_obs o = {.value = 1200, .n = 100};
+    struct rw_obs o = {.value = 1200, .n = 100, .words = 1};
     struct rw_verdict v;
     D->eval(params, st, &o, &v);
     CHECK(v.score > 10);

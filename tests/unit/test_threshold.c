@@ -27,7 +27,7 @@ static int valid(const void *params)
 
 static struct rw_verdict eval(const void *params, double value, uint32_t n)
 {
-    struct rw_obs o = {.ts_end = 1000, .value = value, .n = n, .views = n, .errors = 0};
+    struct rw_obs o = {.ts_end = 1000, .value = value, .n = n, .views = n, .errors = 0, .words = 1};
     struct rw_verdict v;
     memset(&v, 0xA5, sizeof v); /* every field must be written */
     D->eval(params, NULL, &o, &v);
@@ -155,7 +155,7 @@ static void test_learn_is_noop(void)
     double params[64];
     rw_options_defaults(D->options, params);
     CHECK_INT(set(params, "above", 1), 0);
-    struct rw_obs o = {.value = 5, .n = 100};
+    struct rw_obs o = {.value = 5, .n = 100, .words = 1};
     struct rw_verdict v = eval(params, 5, 100);
     D->init(params, NULL); /* state_size 0: the engine may pass NULL */
     D->learn(params, NULL, &o, &v);
