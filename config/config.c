@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/event.h"
 #include "engine/log.h"
 #include "engine/metric.h"
 
@@ -27,7 +28,7 @@ static const struct rw_option engine_options[] = {
          "a series with no events for this long (s) and no active alert is forgotten"),
     EOPT(max_series, RW_OPT_INT, 20000, 1, 10000000,
          "default cap on series per scope; new keys beyond it fold into '(other)'"),
-    EOPT(max_seg_value, RW_OPT_INT, 128, 1, 4096, "longest accepted segment value, bytes"),
+    EOPT(max_seg_value, RW_OPT_INT, 128, 1, RW_SEG_VALUE_MAX, "longest accepted segment value, bytes"),
     EOPT(max_message, RW_OPT_INT, 65536, 256, 64 << 20,
          "largest accepted message / NDJSON line, bytes (also ZMQ_MAXMSGSIZE)"),
     {"log_level", RW_OPT_ENUM, offsetof(struct rw_engine_params, log_level), 1, 0, 0, NULL, 0,
@@ -545,7 +546,10 @@ static int load_notifiers(struct ctx *c, struct rw_config *cfg, const config_set
             return fail(c, g, "set either url or url_env, not both");
         if (nc->url_env[0]) {
             const char *v = getenv(nc->url_env);
-            if (v && strlen(v) < sizeof nc->url)
+            if (v && strlen(v) >= sizeof nc->url)
+                return fail(c, config_setting_get_member(g, "url_env"),
+                            "$%s is longer than %zu bytes", nc->url_env, sizeof nc->url - 1);
+            if (v)
                 memcpy(nc->url, v, strlen(v) + 1);
         } else if (!nc->url[0]) {
             return fail(c, g, "needs url or url_env");
@@ -636,8 +640,13 @@ static int load_root(struct ctx *c, struct rw_config *cfg, config_t *lc, int bui
     }
     if ((s = config_lookup(lc, "notifiers")) && load_notifiers(c, cfg, s))
         return -EINVAL;
-    if (cfg->engine.lateness > 7 * cfg->engine.window * 10)
-        return fail(c, config_lookup(lc, "engine"), "lateness may be at most 70 windows");
+    /* Every series keeps one window slot per window that can still be open:
+     * bound them, or a small window with a long lateness costs megabytes a series. */
+    double slots = (cfg->engine.lateness + cfg->engine.max_future) / cfg->engine.window;
+    if (slots > 64)
+        return fail(c, config_lookup(lc, "engine"),
+                    "(lateness + max_future) / window = %.0f: at most 64 windows may be open at once",
+                    slots);
     return 0;
 }
 

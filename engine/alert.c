@@ -60,6 +60,8 @@ static void fmt_value(int metric, double x, char *buf, size_t len)
             snprintf(buf, len, "%.1f%%", x * 100);
         else
             snprintf(buf, len, "%.2f%%", x * 100);
+    } else if (x != floor(x) && fabs(x) < 100) {
+        snprintf(buf, len, "%.1f", x); /* a per-window average over a span */
     } else {
         snprintf(buf, len, "%.0f", x);
     }

@@ -42,6 +42,15 @@ static const double vital_max[RW_NVITALS] = {3600e3, 3600e3, 3600e3, 3600e3, 100
 #define TS_MIN 946684800000LL
 #define TS_MAX 7258118400000LL
 
+/* Any byte below 0x20 (NUL included) or DEL. */
+static int has_control(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
 enum rw_reject rw_decode(struct rw_decoder *d, const char *buf, size_t len, struct rw_event *ev)
 {
     json_decref(d->doc);
@@ -86,6 +95,8 @@ enum rw_reject rw_decode(struct rw_decoder *d, const char *buf, size_t len, stru
         return RW_REJ_PAGE;
     if (json_string_length(page) > RW_PAGE_MAX)
         return RW_REJ_PAGE_LONG;
+    if (has_control(json_string_value(page), json_string_length(page)))
+        return RW_REJ_PAGE;
     int n = rw_pagenorm_apply(d->pn, json_string_value(page), json_string_length(page), ev->page,
                               sizeof ev->page);
     if (n < 0)
@@ -95,7 +106,7 @@ enum rw_reject rw_decode(struct rw_decoder *d, const char *buf, size_t len, stru
     json_t *app = json_object_get(o, "app");
     if (app && !json_is_null(app)) {
         if (!json_is_string(app) || json_string_length(app) == 0 ||
-            json_string_length(app) > (size_t)d->max_seg_value)
+            json_string_length(app) > RW_APP_MAX || has_control(json_string_value(app), json_string_length(app)))
             return RW_REJ_SHAPE;
         ev->app = json_string_value(app);
         ev->app_len = json_string_length(app);
@@ -115,7 +126,9 @@ enum rw_reject rw_decode(struct rw_decoder *d, const char *buf, size_t len, stru
             if (!json_is_string(val))
                 return RW_REJ_SEG;
             size_t l = json_string_length(val);
-            if (l > (size_t)d->max_seg_value || strlen(json_string_value(val)) != l)
+            /* Control characters (the series-key separator among them) are
+             * not segment values; refusing them keeps series keys unambiguous. */
+            if (l > (size_t)d->max_seg_value || has_control(json_string_value(val), l))
                 return RW_REJ_SEG;
             if (ev->nseg == RW_MAX_SEG)
                 continue; /* beyond 16 keys: ignored, like unknown fields */

@@ -21,7 +21,9 @@
 #include "engine/qsketch.h"
 
 #define KEY_SEP '\x1f'
-#define KEY_MAX (RW_MAX_DIMS * (RW_PAGE_MAX + 2) + 4200)
+/* app + SEP + value per dim; values are at most max(RW_PAGE_MAX, max_seg_value
+ * <= RW_SEG_VALUE_MAX) bytes, app at most RW_APP_MAX (the decoder enforces both). */
+#define KEY_MAX (RW_APP_MAX + RW_MAX_DIMS * (RW_SEG_VALUE_MAX + 1) + 8)
 #define OTHER "(other)"
 #define NONE "(none)"
 
@@ -31,6 +33,7 @@ struct alert_state {
     uint8_t state;    /* enum rw_alert_state */
     uint8_t notified; /* its firing was notified (so its resolution is too) */
     uint16_t count;   /* consecutive breach (pending) or calm (firing) windows */
+    uint16_t nodata;  /* consecutive insufficient windows while firing */
     int64_t since;
     uint64_t parent;  /* parent fingerprint when grouped */
 };
@@ -116,6 +119,8 @@ struct rw_engine {
     struct transition *tr;
     size_t ntr, captr;
     struct rw_engine_stats st;
+    struct rw_ratelimit reject_rl[RW_NREJECT];
+    int jump_votes;
     int csv_scope; /* --csv replay: index of the extra scope, or -1 */
     int pooling;   /* pool_windows > 1 */
     uint32_t pool_min_n;
@@ -428,8 +433,11 @@ static struct series *find_or_create(struct rw_engine *e, struct scope *sc, cons
     if (s)
         return s;
     if (sc->count >= (size_t)sc->max_series) {
-        /* Over the cap: fold into the app's "(other)" series (itself outside the cap). */
-        n = ev->app_len;
+        /* Over the cap: fold into the scope's one "(other)" series (itself
+         * outside the cap). The app folds too, or every new app name would
+         * make a new "(other)" and the cap would bound nothing. */
+        memcpy(key, OTHER, sizeof OTHER - 1);
+        n = sizeof OTHER - 1;
         for (int d = 0; d < sc->ndims; d++) {
             key[n++] = KEY_SEP;
             memcpy(key + n, OTHER, sizeof OTHER - 1);
@@ -463,6 +471,9 @@ static void unlink_series(struct rw_engine *e, struct scope *sc, struct series *
 
 /* ---- ingest ----------------------------------------------------------- */
 
+#define MAX_JUMP_MS (10 * 60 * 1000LL) /* replay: a bigger leap forward is suspect */
+#define JUMP_VOTES 16                  /* consecutive leaping events that make it real */
+
 /* Count an error once per session per window. Past SESS_TRACK distinct
  * sessions every error counts: a window with that many erring users is not
  * one user's burst. */
@@ -495,7 +506,15 @@ enum rw_reject rw_engine_ingest(struct rw_engine *e, const struct rw_event *ev)
         e->open_lo = w;
         e->watermark = e->st.watermark = ev->ts - e->late_ms;
     } else if (e->event_time && ev->ts - e->late_ms > e->watermark) {
+        /* One bad clock must not end a replay: an event far ahead of the
+         * newest one is refused until JUMP_VOTES in a row agree that the
+         * data really jumped (a gap in the recording). */
+        if (ev->ts > e->max_ts + MAX_JUMP_MS && ++e->jump_votes < JUMP_VOTES)
+            return RW_REJ_FUTURE;
+        e->jump_votes = 0;
         rw_engine_advance(e, ev->ts - e->late_ms);
+    } else {
+        e->jump_votes = 0;
     }
     if (w < e->open_lo)
         return RW_REJ_LATE;
@@ -523,8 +542,6 @@ enum rw_reject rw_engine_ingest(struct rw_engine *e, const struct rw_event *ev)
                     continue;
                 if (rw_qacc_add(&slot->vit[vi], e->pool, ev->vital[v]))
                     e->st.sketch_nomem++;
-                if (e->pooling && rw_qacc_add(&pool_at(sc, s, vi)->acc, e->pool, ev->vital[v]))
-                    e->st.sketch_nomem++;
             }
         } else {
             slot->errors++;
@@ -542,6 +559,26 @@ enum rw_reject rw_engine_ingest(struct rw_engine *e, const struct rw_event *ev)
     return RW_OK;
 }
 
+/* At most one line per reason every 10 s, with how many were not logged:
+ * bad input must be visible without flooding the log. */
+static void log_reject(struct rw_engine *e, enum rw_reject r, const char *buf, size_t len)
+{
+    uint64_t suppressed = 0;
+    if (rw_log_min_level > RW_LOG_WARN || !rw_ratelimit_ok(&e->reject_rl[r], 10000, &suppressed))
+        return;
+    char sample[81];
+    size_t n = 0;
+    for (size_t i = 0; i < len && n < sizeof sample - 1; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        sample[n++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c : '.';
+    }
+    sample[n] = '\0';
+    rw_log(RW_LOG_WARN, "ingest",
+           "msg=\"event rejected\" reason=%s total=%llu suppressed=%llu bytes=%zu sample=\"%s%s\"",
+           rw_reject_names[r], (unsigned long long)e->st.rejected[r],
+           (unsigned long long)suppressed, len, sample, len > n ? "..." : "");
+}
+
 enum rw_reject rw_engine_ingest_json(struct rw_engine *e, const char *buf, size_t len)
 {
     struct rw_event ev;
@@ -551,10 +588,12 @@ enum rw_reject rw_engine_ingest_json(struct rw_engine *e, const char *buf, size_
         r = RW_REJ_OVERSIZE;
     else if ((r = rw_decode(e->dec, buf, len, &ev)) == RW_OK)
         r = rw_engine_ingest(e, &ev);
-    if (r == RW_OK)
+    if (r == RW_OK) {
         e->st.accepted++;
-    else
+    } else {
         e->st.rejected[r]++;
+        log_reject(e, r, buf, len);
+    }
     return r;
 }
 
@@ -608,6 +647,9 @@ static uint64_t series_fp(const struct rw_engine *e, const struct scope *sc, con
     return rw_alert_fingerprint(r->name, app, app_len, sc->ndims, sc->dim, vals, lens);
 }
 
+/* Insufficient windows in a row after which a firing alert resolves. */
+#define NODATA_WINDOWS(r) ((r)->recover_windows > 30 ? (r)->recover_windows : 30)
+
 /* Run one rule of one series over one window and move its alert state. */
 static void eval_rule(struct rw_engine *e, int si, struct series *s, int k, const struct rw_obs *o)
 {
@@ -644,9 +686,15 @@ static void eval_rule(struct rw_engine *e, int si, struct series *s, int k, cons
     case RW_ALERT_FIRING:
         if (v.kind == RW_VERDICT_BREACH) {
             a->count = 0;
+            a->nodata = 0;
         } else if (v.kind == RW_VERDICT_OK) {
+            a->nodata = 0;
             if (++a->count >= r->recover_windows)
                 resolve = 1;
+        } else if (++a->nodata >= NODATA_WINDOWS(r)) {
+            /* The series stopped giving data (a page nobody visits now):
+             * resolve rather than fire forever and pin the series in memory. */
+            resolve = 1;
         }
         break;
     }
@@ -663,12 +711,14 @@ static void eval_rule(struct rw_engine *e, int si, struct series *s, int k, cons
     if (fire) {
         a->state = RW_ALERT_FIRING;
         a->count = 0;
+        a->nodata = 0;
         a->parent = 0;
         e->st.alerts_fired++;
         e->st.firing_now++;
     } else if (resolve) {
         a->state = RW_ALERT_INACTIVE;
         a->count = 0;
+        a->nodata = 0;
         e->st.alerts_resolved++;
         e->st.firing_now--;
     } else {
@@ -707,7 +757,9 @@ static uint64_t find_parent(struct rw_engine *e, const struct transition *t)
             continue;
         for (int k = 0; k < ps->nrules; k++) {
             const struct rw_rule_cfg *r = &e->cfg->rules[ps->rs[k].rule];
-            if (r->metric == metric && astate(ps, s, k)->state == RW_ALERT_FIRING)
+            const struct alert_state *pa = astate(ps, s, k);
+            /* Only an alert people were told about can stand for its children. */
+            if (r->metric == metric && pa->state == RW_ALERT_FIRING && pa->notified)
                 return series_fp(e, ps, s, r);
         }
     }
@@ -752,15 +804,65 @@ static int cmp_transition(const void *pa, const void *pb)
 
 #define MAX_CHILDREN_LISTED 20
 
+/* A notified alert resolves while alerts grouped under it still fire: they
+ * become notified alerts of their own (their resolutions will be sent), and
+ * the resolution line lists them under "still_firing" so nobody reads
+ * "resolved" as "all clear". */
+static void release_children(struct rw_engine *e, const struct transition *t, json_t *line)
+{
+    json_t *left = NULL;
+    size_t total = 0;
+    for (int si = 0; si < e->nscopes; si++) {
+        struct scope *sc = &e->scopes[si];
+        for (size_t b = 0; b < sc->nbuckets; b++)
+            for (struct series *s = sc->buckets[b]; s; s = s->next)
+                for (int k = 0; k < sc->nrules; k++) {
+                    struct alert_state *a = astate(sc, s, k);
+                    if (a->state != RW_ALERT_FIRING || a->parent != t->fp)
+                        continue;
+                    a->parent = 0;
+                    a->notified = 1;
+                    if (total++ >= MAX_CHILDREN_LISTED)
+                        continue;
+                    const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
+                    const char *app, *vals[RW_MAX_DIMS];
+                    size_t app_len, lens[RW_MAX_DIMS];
+                    split_key(s, &app, &app_len, sc->ndims, vals, lens);
+                    json_t *scope = json_object();
+                    for (int d = 0; d < sc->ndims; d++)
+                        json_object_set_new(scope, sc->dim[d], json_stringn(vals[d], lens[d]));
+                    char fp[17];
+                    snprintf(fp, sizeof fp, "%016llx",
+                             (unsigned long long)series_fp(e, sc, s, r));
+                    json_t *o = json_object();
+                    json_object_set_new(o, "scope", scope);
+                    json_object_set_new(o, "rule", json_string(r->name));
+                    json_object_set_new(o, "fingerprint", json_string(fp));
+                    if (!left)
+                        left = json_array();
+                    json_array_append_new(left, o);
+                }
+    }
+    if (left) {
+        json_object_set_new(line, "still_firing", left);
+        json_object_set_new(line, "still_firing_total", json_integer((json_int_t)total));
+    }
+}
+
 /* Group this window's transitions and hand them to the sink. */
 static void emit_transitions(struct rw_engine *e, int64_t ts)
 {
     if (e->ntr == 0)
         return;
     qsort(e->tr, e->ntr, sizeof *e->tr, cmp_transition);
-    for (size_t i = 0; i < e->ntr; i++) {
-        struct transition *t = &e->tr[i];
-        if (t->firing) {
+    /* Decide grouping from the most general scopes down, so a parent that
+     * fires in this same window is known to be notified before its children
+     * look for it. */
+    for (int nd = 0; nd <= RW_MAX_DIMS; nd++) {
+        for (size_t i = 0; i < e->ntr; i++) {
+            struct transition *t = &e->tr[i];
+            if (!t->firing || e->scopes[t->scope].ndims != nd)
+                continue;
             t->parent = find_parent(e, t);
             struct alert_state *a = astate(&e->scopes[t->scope], t->s, t->rs);
             a->parent = t->parent;
@@ -809,6 +911,8 @@ static void emit_transitions(struct rw_engine *e, int64_t ts)
             notify = a->notified;
             a->notified = 0;
             a->parent = 0;
+            if (notify)
+                release_children(e, t, line);
         }
         char *text = rw_alert_dumps(line);
         if (text && e->sink.emit)
@@ -828,8 +932,10 @@ static int series_active(const struct scope *sc, const struct series *s)
 }
 
 /* Which accumulator each vital is judged on this window: the window's own
- * when it has pool_min_n measurements; otherwise the pool of samples since
- * the last evaluation, once it has pool_min_n (up to pool_windows windows).
+ * when it has pool_min_n measurements; otherwise the pool of the closed
+ * windows since the last evaluation plus this one, once it has pool_min_n
+ * (up to pool_windows windows). A window joins the pool only when it closes,
+ * so samples of a later, still open window never leak into an earlier one.
  * pooled[v] says the pool must be emptied after the evaluation. */
 static void choose_vital_sources(struct rw_engine *e, const struct scope *sc, struct series *s,
                                  const struct wslot *slot, const struct rw_qacc **vacc, int *pooled)
@@ -844,8 +950,12 @@ static void choose_vital_sources(struct rw_engine *e, const struct scope *sc, st
         struct vpool *vp = pool_at(sc, s, v);
         vp->windows++;
         if (own->n >= e->pool_min_n) {
-            pooled[v] = 1; /* the pool holds the same samples: start afresh */
-        } else if (vp->acc.n >= e->pool_min_n) {
+            pooled[v] = 1; /* enough on its own: the older samples are stale */
+            continue;
+        }
+        if (own->n && rw_qacc_merge(&vp->acc, own, e->pool))
+            e->st.sketch_nomem++;
+        if (vp->acc.n >= e->pool_min_n) {
             vacc[v] = &vp->acc;
             pooled[v] = 1;
         } else if (vp->windows >= (uint32_t)e->cfg->engine.pool_windows) {
@@ -923,7 +1033,7 @@ void rw_engine_advance(struct rw_engine *e, int64_t wm)
         rw_log(RW_LOG_WARN, "engine", "msg=\"time jumped; skipping windows\" windows=%lld",
                (long long)(last - e->open_lo + 1));
         /* Close the windows that may hold data (at most nslots), skip the rest. */
-        for (int64_t w = e->open_lo; w < e->open_lo + e->nslots; w++)
+        for (int64_t w = e->open_lo; w < e->open_lo + e->nslots && w <= last; w++)
             close_window(e, w);
         e->open_lo = last + 1;
         return;

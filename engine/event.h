@@ -12,6 +12,8 @@
 #include "engine/pagenorm.h"
 
 #define RW_MAX_SEG 16
+#define RW_APP_MAX 128        /* longest accepted app name, bytes */
+#define RW_SEG_VALUE_MAX 4096 /* upper bound of engine.max_seg_value */
 
 enum rw_event_type { RW_EV_VIEW = 0, RW_EV_ERROR };
 

@@ -242,6 +242,47 @@ int rw_qacc_add(struct rw_qacc *a, struct rw_qpool *pool, double v)
     return 0;
 }
 
+int rw_qacc_merge(struct rw_qacc *dst, const struct rw_qacc *src, struct rw_qpool *pool)
+{
+    if (!src->sk) {
+        for (uint32_t i = 0; i < src->n; i++) {
+            int rc = rw_qacc_add(dst, pool, src->exact[i]);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    if (dst->n > UINT32_MAX - src->n)
+        return -ERANGE;
+    if (!dst->sk) {
+        if (!pool)
+            return -ENOMEM;
+        struct rw_qsketch *s = pool_take(pool);
+        if (!s)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < dst->n; i++)
+            sketch_insert(s, dst->exact[i]);
+        dst->sk = s;
+    }
+    struct rw_qsketch *d = dst->sk;
+    const struct rw_qsketch *q = src->sk;
+    for (int k = q->lo; k <= q->hi; k++)
+        d->count[k] += q->count[k];
+    if (q->lo <= q->hi) {
+        if (q->lo < d->lo)
+            d->lo = q->lo;
+        if (q->hi > d->hi)
+            d->hi = q->hi;
+    }
+    d->zero += q->zero;
+    if (q->vmin < d->vmin)
+        d->vmin = q->vmin;
+    if (q->vmax > d->vmax)
+        d->vmax = q->vmax;
+    dst->n += src->n;
+    return 0;
+}
+
 static void sort_floats(float *x, uint32_t n)
 {
     for (uint32_t i = 1; i < n; i++) {

@@ -44,6 +44,9 @@ void rw_qacc_reset(struct rw_qacc *a, struct rw_qpool *pool);
 /* Add one value. 0, or -ENOMEM when a sketch was needed and none could be
  * allocated (the value is then dropped and the caller counts it). */
 int rw_qacc_add(struct rw_qacc *a, struct rw_qpool *pool, double v);
+/* Add every value of src to dst (src unchanged). Exact values are re-added;
+ * sketches add bucket by bucket (same accuracy). 0, -ENOMEM or -ERANGE. */
+int rw_qacc_merge(struct rw_qacc *dst, const struct rw_qacc *src, struct rw_qpool *pool);
 /* Quantile q in [0,1]; NaN when n == 0. Does not modify the accumulator. */
 double rw_qacc_quantile(const struct rw_qacc *a, double q);
 /* Fraction of values <= x (for rating shares later); NaN when n == 0. */

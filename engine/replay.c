@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <zlib.h>
+#include <jansson.h>
 #include <zmq.h>
 
 #include "config/config.h"
@@ -67,13 +68,47 @@ struct out_sink {
     FILE *out;
     struct rw_delivery *delivery; /* NULL unless --notify */
     unsigned long lines;
+    int text; /* --format text */
 };
+
+/* --format text: one line a transition for people reading a terminal,
+ *   2025-11-03T07:29:00Z FIRING   warning  lcp_slowdown  p75 LCP 8.2 s vs ... [+3 grouped]
+ * Grouped children are indented under their parent's line. */
+static void print_text(FILE *out, const char *line)
+{
+    json_t *j = json_loads(line, 0, NULL);
+    if (!j) {
+        fprintf(out, "%s\n", line);
+        return;
+    }
+    time_t t = (time_t)(json_integer_value(json_object_get(j, "ts")) / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const char *state = json_string_value(json_object_get(j, "state"));
+    int grouped = json_object_get(j, "parent") != NULL;
+    json_int_t kids = json_integer_value(json_object_get(j, "children_total"));
+    fprintf(out, "%s %s%-8s %-8s %-16s %s", when, grouped ? "  └ " : "",
+            state && strcmp(state, "firing") == 0 ? "FIRING" : "RESOLVED",
+            json_string_value(json_object_get(j, "severity")),
+            json_string_value(json_object_get(j, "rule")),
+            json_string_value(json_object_get(j, "summary")));
+    if (kids)
+        fprintf(out, "  [+%lld grouped]", (long long)kids);
+    fputc('\n', out);
+    json_decref(j);
+}
 
 static void emit_line(void *ctx, const char *line, int notify)
 {
     struct out_sink *o = ctx;
-    fputs(line, o->out);
-    fputc('\n', o->out);
+    if (o->text) {
+        print_text(o->out, line);
+    } else {
+        fputs(line, o->out);
+        fputc('\n', o->out);
+    }
     o->lines++;
     if (notify && o->delivery)
         rw_delivery_submit(o->delivery, line);
@@ -81,8 +116,10 @@ static void emit_line(void *ctx, const char *line, int notify)
 
 /* ---- NDJSON input --------------------------------------------------- */
 
-/* Feed every line of one file to the engine. Lines longer than max_message
- * are skipped to their newline and counted as oversize. */
+/* Feed every line of one file to the engine. Lines are cut at '\n' by
+ * position, not by strlen, so a NUL inside a line cannot split it; a line
+ * longer than max_message (after dropping a trailing '\r') is skipped to
+ * its newline and counted as oversize. */
 static int replay_file(struct rw_engine *e, const char *path, size_t max_line)
 {
     gzFile gz = strcmp(path, "-") == 0 ? gzdopen(0, "rb") : gzopen(path, "rb");
@@ -91,34 +128,54 @@ static int replay_file(struct rw_engine *e, const char *path, size_t max_line)
         return -1;
     }
     gzbuffer(gz, 1 << 18);
-    size_t cap = max_line + 2;
+    size_t cap = max_line + 2 > (1 << 20) ? max_line + 2 : (1 << 20);
     char *buf = malloc(cap);
     if (!buf) {
         gzclose(gz);
         return -1;
     }
-    int rc = 0;
-    while (gzgets(gz, buf, (int)cap)) {
-        size_t len = strlen(buf);
-        if (len == cap - 1 && buf[len - 1] != '\n') {
-            /* too long: drop the rest of this line */
-            int c;
-            while ((c = gzgetc(gz)) != -1 && c != '\n')
-                ;
-            rw_engine_count_reject(e, RW_REJ_OVERSIZE);
-            continue;
+    size_t have = 0;   /* bytes in buf */
+    int skipping = 0;  /* inside an oversize line, dropping until '\n' */
+    int rc = 0, n;
+    for (;;) {
+        n = gzread(gz, buf + have, (unsigned)(cap - have));
+        if (n < 0) {
+            int errnum = 0;
+            fprintf(stderr, "rumwatch: %s: read error: %s\n", path, gzerror(gz, &errnum));
+            rc = -1;
+            break;
         }
-        while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-            len--;
-        if (len == 0)
-            continue;
-        rw_engine_ingest_json(e, buf, len);
-    }
-    int errnum = 0;
-    const char *msg = gzerror(gz, &errnum);
-    if (errnum != Z_OK && errnum != Z_BUF_ERROR) {
-        fprintf(stderr, "rumwatch: %s: read error: %s\n", path, msg);
-        rc = -1;
+        have += (size_t)n;
+        int eof = n == 0;
+        size_t pos = 0;
+        for (;;) {
+            char *nl = memchr(buf + pos, '\n', have - pos);
+            if (!nl && !(eof && pos < have))
+                break;
+            size_t end = nl ? (size_t)(nl - buf) : have;
+            size_t len = end - pos;
+            if (len && buf[pos + len - 1] == '\r')
+                len--;
+            if (skipping) {
+                skipping = 0; /* the tail of an oversize line, already counted */
+            } else if (len > max_line) {
+                rw_engine_count_reject(e, RW_REJ_OVERSIZE);
+            } else if (len) {
+                rw_engine_ingest_json(e, buf + pos, len);
+            }
+            pos = nl ? end + 1 : have;
+        }
+        /* keep the unfinished line; if it alone fills the buffer it is oversize */
+        memmove(buf, buf + pos, have - pos);
+        have -= pos;
+        if (have > max_line + 1) {
+            if (!skipping)
+                rw_engine_count_reject(e, RW_REJ_OVERSIZE);
+            skipping = 1;
+            have = 0;
+        }
+        if (eof)
+            break;
     }
     free(buf);
     gzclose(gz);
@@ -156,6 +213,8 @@ static int parse_time(const char *s, int64_t *ms)
             return -1;
         s += n;
         if (*s == ':') {
+            if (!isdigit((unsigned char)s[1]))
+                return -1; /* strtod would take "nan" or "inf" */
             sec = strtod(s + 1, &end);
             s = end;
         }
@@ -167,13 +226,17 @@ static int parse_time(const char *s, int64_t *ms)
         int oh, om = 0, sign = *s == '-' ? -1 : 1;
         if (sscanf(s + 1, "%2d:%2d%n", &oh, &om, &n) == 2 || sscanf(s + 1, "%2d%2d%n", &oh, &om, &n) == 2)
             s += 1 + n;
+        else if (sscanf(s + 1, "%2d%n", &oh, &n) == 1 && n == 2)
+            s += 1 + n, om = 0;
         else
+            return -1;
+        if (oh > 23 || om > 59)
             return -1;
         off_min = sign * (oh * 60 + om);
     }
     while (isspace((unsigned char)*s))
         s++;
-    if (*s || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec < 0 || sec >= 61)
+    if (*s || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || !(sec >= 0 && sec < 61))
         return -1;
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
@@ -302,9 +365,9 @@ int rw_cmd_replay(int argc, char **argv)
         {"config", required_argument, 0, 'c'}, {"output", required_argument, 0, 'o'},
         {"notify", no_argument, 0, 'n'},       {"csv", required_argument, 0, 'C'},
         {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"format", required_argument, 0, 'f'}, {0, 0, 0, 0}};
     const char *cfg_path = NULL, *out_path = NULL, *csv_name = NULL;
-    int notify = 0, quiet = 0, c;
+    int notify = 0, quiet = 0, text = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:o:qh", opts, NULL)) != -1) {
         switch (c) {
@@ -313,9 +376,16 @@ int rw_cmd_replay(int argc, char **argv)
         case 'n': notify = 1; break;
         case 'C': csv_name = optarg; break;
         case 'q': quiet = 1; break;
+        case 'f':
+            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
+                fprintf(stderr, "rumwatch replay: --format json|text\n");
+                return 2;
+            }
+            text = strcmp(optarg, "text") == 0;
+            break;
         case 'h':
-            printf("usage: rumwatch replay [-c FILE] [-o FILE] [--notify] [--quiet] INPUT...\n"
-                   "       rumwatch replay [-c FILE] [-o FILE] --csv NAME FILE\n");
+            printf("usage: rumwatch replay [-c FILE] [-o FILE] [--format json|text] [--notify] [--quiet] INPUT...\n"
+                   "       rumwatch replay [-c FILE] [-o FILE] [--format json|text] --csv NAME FILE\n");
             return 0;
         default: return 2;
         }
@@ -328,7 +398,7 @@ int rw_cmd_replay(int argc, char **argv)
     struct rw_config *cfg = rw_cmd_load_config(cfg_path);
     if (!cfg)
         return 2;
-    struct out_sink sink = {stdout, NULL, 0};
+    struct out_sink sink = {stdout, NULL, 0, text};
     if (out_path && !(sink.out = fopen(out_path, "w"))) {
         fprintf(stderr, "rumwatch: cannot write %s: %s\n", out_path, strerror(errno));
         rw_config_free(&cfg);

@@ -214,9 +214,14 @@ int rw_cmd_run(int argc, char **argv)
             rw_log(RW_LOG_WARN, "notify", "msg=\"receiver skipped: $%s is not set\" receiver=%s",
                    cfg->notifiers[i].url_env, cfg->notifiers[i].name);
     }
-    if (nn)
+    if (nn) {
         sink.delivery = rw_delivery_new(zctx, usable, nn);
-    else
+        if (!sink.delivery) {
+            fprintf(stderr, "rumwatch: cannot start the notification thread\n");
+            rc = 1;
+            goto out;
+        }
+    } else
         rw_log(RW_LOG_WARN, "notify", "msg=\"no receiver has a URL; alerts go to the output only\"");
 
     struct rw_alert_sink as = {emit_line, &sink};
@@ -248,7 +253,7 @@ int rw_cmd_run(int argc, char **argv)
         rw_engine_advance(e, rw_wall_ms() - late_ms);
         if (stats_ms > 0 && rw_mono_ms() >= next_stats) {
             log_stats(e, sink.delivery, rw_wall_ms());
-            next_stats += stats_ms;
+            next_stats = rw_mono_ms() + stats_ms; /* no burst after a stall */
         }
     }
     rw_log(RW_LOG_INFO, "run", "msg=\"stopping\" drain_timeout_s=%g", cfg->engine.drain_timeout);

@@ -309,6 +309,167 @@ static void test_csv(void)
     rw_config_free(&cfg);
 }
 
+static void view_app(struct rw_engine *e, int64_t ts, const char *app, const char *page, double lcp)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf,
+             "{\"v\":1,\"type\":\"view\",\"ts\":%lld,\"app\":\"%s\",\"page\":\"%s\","
+             "\"seg\":{\"device\":\"desktop\"},\"vitals\":{\"lcp\":%g}}",
+             (long long)ts, app, page, lcp);
+    rw_engine_ingest_json(e, buf, strlen(buf));
+}
+
+/* New app names beyond the cap fold into the one "(other)" series too. */
+static void test_apps_are_capped(void)
+{
+    struct rw_config *cfg = load(CONF_BASE);
+    if (!cfg)
+        return;
+    char err[256];
+    struct rw_engine *e = rw_engine_new(cfg, NULL, err, sizeof err);
+    for (int i = 0; i < 5000; i++) {
+        char app[32];
+        snprintf(app, sizeof app, "app%d", i);
+        view_app(e, T0 + i, app, "/a", 1000);
+    }
+    /* app scope: default cap 20000 is not reached; page scope cap 3 (+1 other) */
+    CHECK_INT(rw_engine_scope_series(e, 1), 4);
+    struct rw_engine_stats st;
+    rw_engine_get_stats(e, &st);
+    CHECK_INT(st.folded, 4997);
+    rw_engine_destroy(&e);
+    rw_config_free(&cfg);
+}
+
+/* A firing alert whose series stops getting data resolves after 30
+ * insufficient windows, and the idle series can then expire. */
+static void test_nodata_resolves(void)
+{
+    struct rw_config *cfg = load(CONF_BASE);
+    if (!cfg)
+        return;
+    struct capture cap = {0};
+    struct rw_alert_sink sink = {cap_emit, &cap};
+    char err[256];
+    struct rw_engine *e = rw_engine_new(cfg, &sink, err, sizeof err);
+    for (int w = 0; w < 3; w++)
+        for (int i = 0; i < 5; i++)
+            view(e, T0 + w * 60000 + i * 1000, "/gone", "mobile", 5000);
+    /* keep time moving with another page only */
+    for (int m = 3; m < 60; m++)
+        view(e, T0 + m * 60000, "/other", "desktop", 1000);
+    int fired = 0, resolved = 0;
+    for (int i = 0; i < cap.n; i++) {
+        json_t *j = line_json(&cap, i);
+        json_t *scope = json_object_get(j, "scope");
+        if (strcmp(jstr(j, "rule"), "lcp_poor") == 0 &&
+            json_object_get(scope, "page") && strcmp(json_string_value(json_object_get(scope, "page")), "/gone") == 0 &&
+            !json_object_get(scope, "device")) {
+            if (strcmp(jstr(j, "state"), "firing") == 0)
+                fired++;
+            else {
+                resolved++;
+                /* 30 windows after the last data window */
+                CHECK(json_integer_value(json_object_get(j, "ts")) >= T0 + 33 * 60000);
+            }
+        }
+        json_decref(j);
+    }
+    CHECK_INT(fired, 1);
+    CHECK_INT(resolved, 1);
+    struct rw_engine_stats st;
+    rw_engine_get_stats(e, &st);
+    CHECK(st.series_expired > 0); /* /gone (idle_expire 600 s) is forgotten */
+    CHECK_INT(st.firing_now, 0);
+    cap_clear(&cap);
+    rw_engine_destroy(&e);
+    rw_config_free(&cfg);
+}
+
+/* Parent and child fire together; the parent recovers first: its resolution
+ * lists the child under still_firing and the child's own resolution is
+ * then notified. */
+static void test_child_outlives_parent(void)
+{
+    struct rw_config *cfg = load(CONF_BASE);
+    if (!cfg)
+        return;
+    struct capture cap = {0};
+    struct rw_alert_sink sink = {cap_emit, &cap};
+    char err[256];
+    struct rw_engine *e = rw_engine_new(cfg, &sink, err, sizeof err);
+    int64_t t = T0;
+    /* windows 0-1: only /a, slow -> app, page /a, page_device fire together */
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < 4; i++)
+            view(e, t + w * 60000 + i * 1000, "/a", "mobile", 5000);
+    /* windows 2-5: /a stays slow (4 views) but many fast views elsewhere
+     * bring the app p75 down */
+    for (int w = 2; w < 6; w++) {
+        for (int i = 0; i < 4; i++)
+            view(e, t + w * 60000 + i * 1000, "/a", "mobile", 5000);
+        for (int i = 0; i < 40; i++)
+            view(e, t + w * 60000 + 5000 + i * 100, "/b", "mobile", 500);
+    }
+    /* windows 6-8: /a recovers */
+    for (int w = 6; w < 9; w++)
+        for (int i = 0; i < 4; i++)
+            view(e, t + w * 60000 + i * 1000, "/a", "mobile", 500);
+    view(e, t + 10 * 60000, "/b", "mobile", 500);
+    int app_resolved_notified = 0, still = 0, child_resolved_notified = 0;
+    for (int i = 0; i < cap.n; i++) {
+        if (getenv("RW_TEST_VERBOSE"))
+            fprintf(stderr, "%d %s\n", cap.notify[i], cap.lines[i]);
+        json_t *j = line_json(&cap, i);
+        json_t *scope = json_object_get(j, "scope");
+        int resolved = strcmp(jstr(j, "state"), "resolved") == 0;
+        if (resolved && json_object_size(scope) == 0 && cap.notify[i]) {
+            app_resolved_notified++;
+            still = (int)json_integer_value(json_object_get(j, "still_firing_total"));
+        }
+        if (resolved && json_object_size(scope) == 1 && cap.notify[i])
+            child_resolved_notified++;
+        json_decref(j);
+    }
+    CHECK_INT(app_resolved_notified, 1);
+    CHECK_INT(still, 2); /* /a and /a x mobile */
+    CHECK_INT(child_resolved_notified, 1);
+    cap_clear(&cap);
+    rw_engine_destroy(&e);
+    rw_config_free(&cfg);
+}
+
+/* One event with a far-future clock is refused; the replay goes on. */
+static void test_future_jump(void)
+{
+    struct rw_config *cfg = load(CONF_BASE);
+    if (!cfg)
+        return;
+    char err[256], buf[256];
+    struct rw_engine *e = rw_engine_new(cfg, NULL, err, sizeof err);
+    for (int i = 0; i < 300; i++)
+        view(e, T0 + i * 1000, "/a", "mobile", 1000);
+    snprintf(buf, sizeof buf, "{\"v\":1,\"type\":\"view\",\"ts\":%lld,\"page\":\"/a\"}",
+             7258000000000LL);
+    CHECK_INT(rw_engine_ingest_json(e, buf, strlen(buf)), RW_REJ_FUTURE);
+    for (int i = 300; i < 600; i++)
+        view(e, T0 + i * 1000, "/a", "mobile", 1000);
+    struct rw_engine_stats st;
+    rw_engine_get_stats(e, &st);
+    CHECK_INT(st.rejected[RW_REJ_LATE], 0);
+    CHECK_INT(st.accepted, 600);
+    /* a real gap: 16+ events agreeing on the new time are accepted */
+    int ok = 0;
+    for (int i = 0; i < 20; i++) {
+        snprintf(buf, sizeof buf, "{\"v\":1,\"type\":\"view\",\"ts\":%lld,\"page\":\"/a\"}",
+                 (long long)(T0 + 86400000LL + i));
+        ok += rw_engine_ingest_json(e, buf, strlen(buf)) == RW_OK;
+    }
+    CHECK_INT(ok, 5);
+    rw_engine_destroy(&e);
+    rw_config_free(&cfg);
+}
+
 int main(void)
 {
     test_windows_and_lifecycle();
@@ -316,5 +477,9 @@ int main(void)
     test_determinism();
     test_fingerprint_stable();
     test_csv();
+    test_apps_are_capped();
+    test_nodata_resolves();
+    test_child_outlives_parent();
+    test_future_jump();
     TEST_DONE();
 }

@@ -340,6 +340,45 @@ static void test_pool(void)
     CHECK_INT(rw_qpool_bytes(NULL), 0);
 }
 
+/* Merging windows (low-traffic pooling): exact+exact, exact into sketch,
+ * sketch into exact and sketch+sketch all give the quantiles of the union. */
+static void test_merge(void)
+{
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 99);
+    struct rw_qpool *pool = rw_qpool_new();
+    const size_t sizes[][2] = {{5, 7}, {20, 20}, {10, 500}, {500, 10}, {3000, 2000}};
+    static double v[6000];
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        size_t na = sizes[t][0], nb = sizes[t][1], n = na + nb;
+        struct rw_qacc a, b;
+        rw_qacc_init(&a);
+        rw_qacc_init(&b);
+        for (size_t i = 0; i < n; i++) {
+            v[i] = (float)gsl_ran_lognormal(r, log(300.0), 0.6);
+            CHECK_INT(rw_qacc_add(i < na ? &a : &b, pool, v[i]), 0);
+        }
+        CHECK_INT(rw_qacc_merge(&a, &b, pool), 0);
+        CHECK_INT(a.n, n);
+        CHECK_INT(b.n, nb); /* src unchanged */
+        qsort(v, n, sizeof(double), cmp_double);
+        for (int i = 0; i < 3; i++) {
+            double q = i == 0 ? 0.5 : i == 1 ? 0.75 : 0.95;
+            double g = gsl_stats_quantile_from_sorted_data(v, 1, n, q);
+            size_t lo = (size_t)floor(q * (double)(n - 1));
+            double gap = v[lo + 1 < n ? lo + 1 : lo] - v[lo];
+            if (n <= RW_QEXACT)
+                CHECK_NEAR(rw_qacc_quantile(&a, q), g, 1e-9 * g); /* still exact */
+            else
+                CHECK_NEAR(rw_qacc_quantile(&a, q), g, g * RW_QSKETCH_ALPHA * 1.000001 + gap);
+        }
+        rw_qacc_reset(&a, pool);
+        rw_qacc_reset(&b, pool);
+    }
+    rw_qpool_destroy(&pool);
+    gsl_rng_free(r);
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -349,5 +388,6 @@ int main(void)
     test_full_range();
     test_constant_zero_huge();
     test_pool();
+    test_merge();
     TEST_DONE();
 }
