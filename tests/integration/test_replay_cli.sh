@@ -34,6 +34,23 @@ for r in json=30 version=30 vital=30 seg=30 page_long=30 ts=30 oversize=30 late=
 done
 ok "mixed input: every good event counted, rejections per reason"
 
+# --- a NUL inside an oversize line does not split it; CRLF is not length
+printf 'engine = { max_message = 256; };\n' >"$WORK/small.conf"
+python3 - "$WORK/edge.ndjson" <<'PY'
+import sys
+ev = '{"v":1,"type":"view","ts":1762041600000,"page":"/p"%s}'
+with open(sys.argv[1], "wb") as f:
+    f.write(b"x\0" + b" " * 400 + b'{"v":1,"type":"view","ts":1762041600000,"page":"/p"}\n')  # one oversize line
+    line = ev % (' ' * (256 - len(ev % '')))
+    assert len(line) == 256
+    f.write(line.encode() + b"\r\n")          # exactly max_message, CRLF: accepted
+    f.write(line.encode() + b" \n")           # 257 bytes: oversize
+PY
+"$RW" replay -c "$WORK/small.conf" "$WORK/edge.ndjson" >/dev/null 2>"$WORK/edge.txt"
+grep -q "3 events read, 1 accepted" "$WORK/edge.txt" || { cat "$WORK/edge.txt"; fail "NUL/CRLF line handling"; }
+grep -q "oversize=2" "$WORK/edge.txt" || { cat "$WORK/edge.txt"; fail "oversize count"; }
+ok "NUL inside a line, CRLF at the size limit"
+
 # --- gz and stdin give the same bytes; replay is deterministic
 gzip -c "$WORK/mixed.ndjson" >"$WORK/mixed.ndjson.gz"
 "$RW" replay -o "$WORK/out2.jsonl" "$WORK/mixed.ndjson.gz" 2>/dev/null

@@ -91,6 +91,10 @@ static void test_rejections(void)
         {"{\"v\":1,\"type\":\"view\",\"ts\":1762041601000,\"page\":\"/\",\"vitals\":{\"inp\":\"fast\"}}", RW_REJ_VITAL},
         {"{\"v\":1,\"type\":\"view\",\"ts\":1762041601000,\"page\":\"/\",\"vitals\":[1]}", RW_REJ_SHAPE},
         {"{\"v\":1,\"type\":\"view\",\"ts\":1762041601000,\"page\":\"/\",\"app\":5}", RW_REJ_SHAPE},
+        /* control characters (the series-key separator among them) */
+        {"{\"v\":1,\"type\":\"view\",\"ts\":1762041601000,\"page\":\"/\",\"seg\":{\"d\":\"a\\u001fb\"}}", RW_REJ_SEG},
+        {"{\"v\":1,\"type\":\"view\",\"ts\":1762041601000,\"page\":\"/a\\u0007\"}", RW_REJ_PAGE},
+        {"{\"v\":1,\"type\":\"view\",\"ts\":1762041601000,\"page\":\"/\",\"app\":\"x\\ny\"}", RW_REJ_SHAPE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct rw_event ev;
