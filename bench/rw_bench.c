@@ -132,9 +132,11 @@ int main(int argc, char **argv)
     printf("engine: %llu accepted, %llu series alive, %llu windows, %llu evaluations, %lu alert lines\n",
            (unsigned long long)st.accepted, (unsigned long long)st.series,
            (unsigned long long)st.windows_closed, (unsigned long long)st.evaluations, alerts);
-    printf("memory: engine ~%.1f MiB (%.0f bytes/series incl. sketches), max RSS %.1f MiB (input buffer %.1f MiB)\n",
-           st.bytes / 1048576.0, st.series ? (double)st.bytes / st.series : 0.0,
-           ru.ru_maxrss / 1024.0, cap / 1048576.0);
+    printf("memory: engine ~%.1f MiB: %.0f bytes/series (series blocks, default rules) + %.1f MiB "
+           "of pooled quantile sketches; max RSS %.1f MiB (input buffer %.1f MiB)\n",
+           st.bytes / 1048576.0,
+           st.series ? (double)(st.bytes - st.sketch_bytes) / st.series : 0.0,
+           st.sketch_bytes / 1048576.0, ru.ru_maxrss / 1024.0, cap / 1048576.0);
     rw_engine_destroy(&e);
     rw_config_free(&cfg);
     free(off);

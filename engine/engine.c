@@ -1057,6 +1057,7 @@ void rw_engine_get_stats(const struct rw_engine *e, struct rw_engine_stats *out)
     *out = e->st;
     out->max_ts = e->max_ts;
     size_t bytes = rw_qpool_bytes(e->pool);
+    out->sketch_bytes = bytes;
     for (int si = 0; si < e->nscopes; si++) {
         const struct scope *sc = &e->scopes[si];
         bytes += sc->nbuckets * sizeof(void *);

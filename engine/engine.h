@@ -43,6 +43,7 @@ struct rw_engine_stats {
     int64_t watermark;              /* ms; INT64_MIN before the first event */
     int64_t max_ts;                 /* newest event time seen */
     size_t bytes;                   /* approximate memory held by series and sketches */
+    size_t sketch_bytes;            /* of which quantile sketches (pooled, reused) */
 };
 
 struct rw_engine;

@@ -16,43 +16,11 @@
 #include <gsl/gsl_statistics_double.h>
 
 static const struct rw_detector *D = &rw_detector_robust_z;
+#include "detector_util.h"
 
-static void set(void *params, const char *key, double v)
-{
-    char err[128];
-    const struct rw_option *o = rw_options_find(D->options, key);
-    CHECK(o != NULL);
-    if (o) {
-        int rc = rw_options_set_number(o, params, v, err, sizeof err);
-        CHECK_INT(rc, 0);
-    }
-}
 
-static void sets(void *params, const char *key, const char *v)
-{
-    char err[128];
-    const struct rw_option *o = rw_options_find(D->options, key);
-    CHECK(o != NULL);
-    if (o) {
-        int rc = rw_options_set_string(o, params, v, err, sizeof err);
-        CHECK_INT(rc, 0);
-    }
-}
 
-static int valid(const void *params)
-{
-    char err[128];
-    return D->validate(params, err, sizeof err);
-}
 
-static void *new_state(const void *params)
-{
-    void *s = malloc(D->state_size(params));
-    if (!s)
-        abort();
-    D->init(params, s);
-    return s;
-}
 
 /* One window through the detector as the engine does it: eval, then learn. */
 static struct rw_verdict window(const void *params, void *state, double value, uint32_t n)
