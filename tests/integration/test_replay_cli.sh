@@ -96,6 +96,32 @@ PY
 "$RW" replay --csv bogus.metric "$WORK/lcp.csv" >/dev/null 2>&1 && fail "bad --csv NAME accepted"
 ok "--csv replay"
 
+# --- replay --notify sends the notified transitions (not grouped children)
+"$BUILD/rw_httprecv" --port 0 --port-file "$WORK/hport" --out "$WORK/hook.jsonl" --timeout 120 2>/dev/null &
+PIDS+=($!)
+wait_for 10 test -s "$WORK/hport" || fail "receiver did not start"
+cat > "$WORK/notify.conf" <<CONF
+notifiers = ( { name = "hook"; type = "webhook"; url = "http://127.0.0.1:$(cat "$WORK/hport")/rw"; } );
+CONF
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+"$RW" replay -c "$WORK/notify.conf" --notify -o "$WORK/notify.jsonl" "$ROOT/data/sample.ndjson.gz" 2>/dev/null \
+  || fail "replay --notify"
+python3 - "$WORK/notify.jsonl" "$WORK/hook.jsonl" <<'PY' || fail "--notify deliveries"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+want = [l for l in lines if "parent" not in l or l["state"] == "resolved"]
+got = [json.loads(l)["body"]["alert"] for l in open(sys.argv[2])]
+top = [l for l in lines if "parent" not in l]
+assert len(got) >= len([l for l in top if l["state"] == "firing"]), (len(got), len(top))
+fps = {(a["fingerprint"], a["state"], a["ts"]) for a in got}
+for l in top:
+    if l["state"] == "firing":
+        assert (l["fingerprint"], "firing", l["ts"]) in fps, l["summary"]
+assert not any(a.get("parent") for a in got), "a grouped child was sent"
+print("--notify ok: %d alert lines, %d notifications" % (len(lines), len(got)))
+PY
+ok "replay --notify delivers notified transitions over HTTP"
+
 # --- check: effective config, and errors with file:line:key
 "$RW" check >"$WORK/check.txt" 2>&1 || fail "default config rejected"
 grep -q 'name = "lcp_slowdown"' "$WORK/check.txt" || fail "check does not print rules"
