@@ -84,6 +84,21 @@ struct rw_detector {
                   const struct rw_verdict *v);
 };
 
+/* Shared by the count detectors: should a window join the baseline?
+ * Breach windows are kept out (an incident must not become its own
+ * baseline) until more than history/2 of them come in a row: then the
+ * change is permanent and is learned as the new normal. */
+static inline int rw_learn_gate(uint32_t *breach_run, int breach, uint32_t history)
+{
+    if (!breach) {
+        *breach_run = 0;
+        return 1;
+    }
+    if (*breach_run < UINT32_MAX)
+        (*breach_run)++;
+    return *breach_run > history / 2;
+}
+
 extern const struct rw_detector rw_detector_threshold;
 extern const struct rw_detector rw_detector_robust_z;
 extern const struct rw_detector rw_detector_error_rate;

@@ -332,14 +332,8 @@ static void learn_window(const struct er_params *p, struct er_state *s, const st
                          int breach)
 {
     uint32_t h = (uint32_t)p->history;
-    if (breach) {
-        if (s->breach_run < UINT32_MAX)
-            s->breach_run++;
-        if (s->breach_run <= h / 2)
-            return;
-    } else {
-        s->breach_run = 0;
-    }
+    if (!rw_learn_gate(&s->breach_run, breach, h))
+        return;
     if (s->head >= h)
         s->head = 0;
     if (s->count >= h) {

@@ -368,14 +368,8 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
 static void learn_window(const struct td_params *p, struct td_state *s, uint32_t views, int breach)
 {
     uint32_t h = (uint32_t)p->history;
-    if (breach) {
-        if (s->breach_run < UINT32_MAX)
-            s->breach_run++;
-        if (s->breach_run <= h / 2)
-            return;
-    } else {
-        s->breach_run = 0;
-    }
+    if (!rw_learn_gate(&s->breach_run, breach, h))
+        return;
     if (s->head >= h)
         s->head = 0;
     s->ring[s->head] = views;
