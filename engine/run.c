@@ -256,6 +256,12 @@ int rw_cmd_run(int argc, char **argv)
             next_stats = rw_mono_ms() + stats_ms; /* no burst after a stall */
         }
     }
+    /* Events already queued in the socket were sent to us: take them in
+     * (bounded to a second) before stopping, so a stop loses no input. */
+    int64_t until = rw_mono_ms() + 1000;
+    while (!(rc) && rw_mono_ms() < until &&
+           drain_socket(e, sub, 4096, (size_t)cfg->engine.max_message) > 0)
+        ;
     rw_log(RW_LOG_INFO, "run", "msg=\"stopping\" drain_timeout_s=%g", cfg->engine.drain_timeout);
     log_stats(e, sink.delivery, rw_wall_ms());
 out:
