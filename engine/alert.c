@@ -68,7 +68,7 @@ static void fmt_value(int metric, double x, char *buf, size_t len)
 }
 
 /* The band without repeating the unit: "1.7–2.4 s", "180–240 ms"; a
- * one-sided band reads "≤ 2.4 s" / "≥ 120". */
+ * one-sided band names the edge that fires: "alert above 2.4 s". */
 static void fmt_band(int metric, double lo, double hi, char *buf, size_t len)
 {
     char a[32], b[32];
@@ -78,10 +78,10 @@ static void fmt_band(int metric, double lo, double hi, char *buf, size_t len)
         buf[0] = '\0';
     } else if (isnan(lo)) {
         fmt_value(metric, hi, b, sizeof b);
-        snprintf(buf, len, " (≤ %s)", b);
+        snprintf(buf, len, " (alert above %s)", b);
     } else if (isnan(hi)) {
         fmt_value(metric, lo, a, sizeof a);
-        snprintf(buf, len, " (≥ %s)", a);
+        snprintf(buf, len, " (alert below %s)", a);
     } else if (rw_metric_is_vital(metric) && metric != RW_M_CLS) {
         if (fabs(hi) >= 1000)
             snprintf(buf, len, " (%.1f–%.1f s)", lo / 1000.0, hi / 1000.0);
