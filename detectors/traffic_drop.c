@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_statistics_double.h>
@@ -56,12 +57,58 @@ struct td_state {
     uint32_t npend;      /* recent windows inside the span, not yet learned */
     uint32_t pend_head;
     uint32_t ring[];     /* views per window; [0, count) valid until full;
+                            then the same `count` values kept sorted (so the
+                            median and MAD need no selection per window);
                             then span-1 struct td_pending */
 };
 
+static uint32_t *sorted_of(const struct td_params *p, struct td_state *s)
+{
+    return s->ring + p->history;
+}
+
 static struct td_pending *pend_of(const struct td_params *p, const struct td_state *s)
 {
-    return (struct td_pending *)(s->ring + p->history);
+    return (struct td_pending *)(s->ring + 2 * (size_t)p->history);
+}
+
+/* First index in a[0..n) with a[i] >= x. */
+static uint32_t lower_bound(const uint32_t *a, uint32_t n, uint32_t x)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Median of sorted a[0..k), and the median of |a[i] - median| by walking
+ * outwards from the median (the distances on each side are sorted), with
+ * GSL's definition for even k (mean of the two middle values). O(k/2). */
+static void median_mad(const uint32_t *a, uint32_t k, double *med, double *mad)
+{
+    double m = (k & 1) ? a[k / 2] : ((double)a[k / 2 - 1] + (double)a[k / 2]) / 2;
+    uint32_t r = lower_bound(a, k, (uint32_t)ceil(m)); /* first value >= m */
+    int64_t l = (int64_t)r - 1;
+    double prev = 0, cur = 0;
+    for (uint32_t i = 0; i <= k / 2; i++) {
+        double dl = l >= 0 ? m - a[l] : INFINITY;
+        double dr = r < k ? a[r] - m : INFINITY;
+        prev = cur;
+        if (dl <= dr) {
+            cur = dl;
+            l--;
+        } else {
+            cur = dr;
+            r++;
+        }
+    }
+    *med = m;
+    *mad = (k & 1) ? cur : (prev + cur) / 2;
 }
 
 #define OPT(field) offsetof(struct td_params, field)
@@ -138,7 +185,7 @@ static int td_validate(const void *params, char *err, size_t errlen)
 static size_t td_state_size(const void *params)
 {
     const struct td_params *p = params;
-    return sizeof(struct td_state) + (size_t)p->history * sizeof(uint32_t) +
+    return sizeof(struct td_state) + 2 * (size_t)p->history * sizeof(uint32_t) +
            (size_t)(p->span - 1) * sizeof(struct td_pending);
 }
 
@@ -298,7 +345,6 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
 {
     const struct td_params *p = params;
     const struct td_state *s = state;
-    double buf[TD_HISTORY_MAX];
     double v = obs->views;
     const struct td_pending *pend = pend_of(p, s);
     for (uint32_t i = 0; i < s->npend; i++)
@@ -322,13 +368,9 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
         RW_WHY(obs, out, "warming up: %u of %d windows", k, p->min_history);
         return;
     }
-    /* quickselect medians (O(k)); they reorder buf, never the ring */
-    for (uint32_t i = 0; i < k; i++)
-        buf[i] = s->ring[i];
-    double m = gsl_stats_median(buf, 1, k);
-    for (uint32_t i = 0; i < k; i++)
-        buf[i] = fabs(buf[i] - m);
-    double sd = TD_MAD_TO_SIGMA * gsl_stats_median(buf, 1, k);
+    double m, mad;
+    median_mad(sorted_of(p, (struct td_state *)s), k, &m, &mad);
+    double sd = TD_MAD_TO_SIGMA * mad;
     out->expected = m;
     if (!(nw * m >= p->min_expected) || m <= 0) {
         RW_WHY(obs, out, "expected %.1f views < min_expected %.4g", nw * m,
@@ -372,6 +414,16 @@ static void learn_window(const struct td_params *p, struct td_state *s, uint32_t
         return;
     if (s->head >= h)
         s->head = 0;
+    uint32_t *sorted = sorted_of(p, s);
+    uint32_t n = s->count;
+    if (n == h) { /* the oldest value leaves the sorted copy too */
+        uint32_t i = lower_bound(sorted, n, s->ring[s->head]);
+        memmove(sorted + i, sorted + i + 1, (size_t)(n - i - 1) * sizeof *sorted);
+        n--;
+    }
+    uint32_t j = lower_bound(sorted, n, views);
+    memmove(sorted + j + 1, sorted + j, (size_t)(n - j) * sizeof *sorted);
+    sorted[j] = views;
     s->ring[s->head] = views;
     s->head = (s->head + 1) % h;
     if (s->count < h)

@@ -11,6 +11,7 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
+#include <gsl/gsl_statistics_double.h>
 
 static const struct rw_detector *D = &rw_detector_traffic_drop;
 #include "detector_util.h"
@@ -60,10 +61,11 @@ static void test_options(void)
         CHECK(o->help && o->help[0]);
     rw_options_defaults(D->options, params);
     CHECK_INT(valid(params), 0);
-    /* Default state: 20 bytes of counters + 60 x u32; span 3 adds 2 x 8. */
-    CHECK_INT(D->state_size(params), 20 + 60 * 4);
+    /* Default state: 20 bytes of counters + 60 x u32 ring + 60 x u32 sorted
+     * copy; span 3 adds 2 x 8. */
+    CHECK_INT(D->state_size(params), 20 + 60 * 8);
     set(params, "span", 3);
-    CHECK_INT(D->state_size(params), 20 + 60 * 4 + 2 * 8);
+    CHECK_INT(D->state_size(params), 20 + 60 * 8 + 2 * 8);
     set(params, "span", 1);
     set(params, "min_history", 100);
     CHECK_INT(valid(params), -EINVAL);
@@ -278,6 +280,38 @@ static void test_span_outage(void)
     gsl_rng_free(r);
 }
 
+/* The incremental sorted copy gives the same median as GSL over the ring,
+ * through evictions and duplicates. */
+static void test_median_matches_gsl(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    set(params, "history", 25);
+    set(params, "min_history", 5);
+    set(params, "min_expected", 0);
+    void *st = new_state(params);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 5);
+    double hist[400], buf[25];
+    for (int t = 0; t < 400; t++) {
+        uint32_t v = (uint32_t)gsl_rng_uniform_int(r, 40) + (t > 200 ? 100 : 0);
+        if (t >= 5) {
+            int k = t < 25 ? t : 25;
+            for (int i = 0; i < k; i++)
+                buf[i] = hist[t - k + i];
+            double m = gsl_stats_median(buf, 1, (size_t)k);
+            struct rw_verdict pv = peek(params, st, v);
+            CHECK_NEAR(pv.expected, m, 0);
+        }
+        hist[t] = v;
+        struct rw_verdict ok = {.kind = RW_VERDICT_OK};
+        struct rw_obs o = {.views = v, .n = v, .value = v};
+        D->learn(params, st, &o, &ok);
+    }
+    gsl_rng_free(r);
+    free(st);
+}
+
 static void test_calibration(void)
 {
     /* Series of 100 windows with default history 60 / min_history 20:
@@ -315,6 +349,7 @@ int main(int argc, char **argv)
     test_band_edge();
     test_outage_learning();
     test_span_outage();
+    test_median_matches_gsl();
     test_calibration();
     TEST_DONE();
 }
