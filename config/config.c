@@ -58,7 +58,7 @@ static const struct rw_option notifier_options[] = {
     NOPT(timeout, RW_OPT_DOUBLE, 5, 0.05, 300, "seconds per attempt"),
     NOPT(retries, RW_OPT_INT, 5, 0, 100, "extra attempts after the first"),
     NOPT(backoff, RW_OPT_DOUBLE, 1, 0, 3600, "first retry delay (s), doubled per attempt, +-25% jitter"),
-    NOPT(max_backoff, RW_OPT_DOUBLE, 60, 0, 86400, "cap on one retry delay (s)"),
+    NOPT(max_backoff, RW_OPT_DOUBLE, 60, 0.1, 86400, "cap on one retry delay (s)"),
     {"min_severity", RW_OPT_ENUM, offsetof(struct rw_notifier_cfg, min_severity), 0, 0, 0, NULL, 0,
      rw_severity_names, "info | warning | critical: lower severities are not sent"},
     NOPT(send_resolved, RW_OPT_BOOL, 1, 0, 1, "also send resolution notifications"),

@@ -356,7 +356,10 @@ static struct rw_delivery *start_delivery(void *zctx, const struct rw_config *cf
         rw_log(RW_LOG_WARN, "notify", "msg=\"no receiver configured with a URL; alerts go to the output only\"");
         return NULL;
     }
-    return rw_delivery_new(zctx, usable, n);
+    struct rw_delivery *d = rw_delivery_new(zctx, usable, n);
+    if (!d)
+        fprintf(stderr, "rumwatch: cannot start the notification thread; nothing will be sent\n");
+    return d;
 }
 
 int rw_cmd_replay(int argc, char **argv)

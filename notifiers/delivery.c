@@ -267,6 +267,11 @@ static void begin_drain(struct rw_delivery *d)
 
 static void read_pipe(struct rw_delivery *d)
 {
+    /* Past the shutdown deadline, alerts still queued ahead of the drain
+     * message are counted as dropped without being formatted: formatting
+     * thousands of them would only delay the exit. */
+    int64_t dl = atomic_load(&d->deadline_ms);
+    int late = dl != 0 && rw_mono_ms() > dl;
     for (int i = 0; i < RECV_BATCH && !d->draining; i++) {
         zmq_msg_t m;
         zmq_msg_init(&m);
@@ -278,6 +283,8 @@ static void read_pipe(struct rw_delivery *d)
         size_t len = zmq_msg_size(&m);
         if (len == DRAIN_LEN && memcmp(data, DRAIN_MSG, DRAIN_LEN) == 0)
             begin_drain(d);
+        else if (len > 0 && late)
+            count(&d->dropped, (uint64_t)d->nrcv);
         else if (len > 0)
             handle_alert(d, data, len);
         zmq_msg_close(&m);
@@ -356,8 +363,12 @@ static int start_job(struct rw_delivery *d, struct job *j)
 static int64_t start_due(struct rw_delivery *d)
 {
     int64_t now = rw_mono_ms(), next = INT64_MAX;
-    for (struct job *j = d->head; j && d->inflight < MAX_INFLIGHT; j = j->next) {
-        if (j->easy || d->rcv[j->rcv].inflight >= MAX_INFLIGHT_PER_RECEIVER)
+    for (struct job *j = d->head; j; j = j->next) {
+        int busy = d->rcv[j->rcv].inflight;
+        /* Past the global limit a receiver with nothing in flight may still
+         * start one: receivers hanging until their timeout must not starve
+         * a healthy one. */
+        if (j->easy || busy >= MAX_INFLIGHT_PER_RECEIVER || (d->inflight >= MAX_INFLIGHT && busy > 0))
             continue;
         if (j->due_ms > now) {
             if (j->due_ms < next)
@@ -610,7 +621,7 @@ struct rw_delivery *rw_delivery_new(void *zmq_ctx, const struct rw_notifier_cfg 
     d->rx = zmq_socket(zmq_ctx, ZMQ_PAIR);
     if (!d->tx || !d->rx)
         goto fail;
-    int hwm = PIPE_HWM, zero = 0;
+    int hwm = PIPE_HWM / 2, zero = 0; /* an inproc pipe holds SNDHWM + RCVHWM */
     zmq_setsockopt(d->tx, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(d->rx, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(d->tx, ZMQ_LINGER, &zero, sizeof zero);
@@ -687,6 +698,23 @@ void rw_delivery_destroy(struct rw_delivery **dp, int drain_ms)
         if (zmq_send(d->tx, DRAIN_MSG, DRAIN_LEN, 0) < 0)
             atomic_store(&d->stop, 1);
         pthread_join(d->thread, NULL);
+        /* Whatever the thread never read is lost: count it, say so. */
+        uint64_t left = 0;
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        while (zmq_msg_recv(&m, d->rx, ZMQ_DONTWAIT) >= 0) {
+            if (!(zmq_msg_size(&m) == DRAIN_LEN && memcmp(zmq_msg_data(&m), DRAIN_MSG, DRAIN_LEN) == 0))
+                left++;
+            zmq_msg_close(&m);
+            zmq_msg_init(&m);
+        }
+        zmq_msg_close(&m);
+        if (left) {
+            count(&d->dropped, left * (uint64_t)d->nrcv);
+            rw_log(RW_LOG_WARN, LOG_COMP,
+                   "msg=\"shutdown: alerts never handed to a receiver, dropped\" count=%llu",
+                   (unsigned long long)left);
+        }
     }
     close_socket(&d->tx);
     close_socket(&d->rx);

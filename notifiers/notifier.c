@@ -55,10 +55,13 @@ enum rw_delivery_class rw_notifier_classify_http(long http_status, int curl_code
     /* A URL curl cannot parse or a scheme it will not speak stays broken. */
     if (curl_code == CURLE_URL_MALFORMAT || curl_code == CURLE_UNSUPPORTED_PROTOCOL)
         return RW_DELIVERY_FAIL;
-    /* No (complete) answer: refused, reset, timed out, DNS... */
-    if (http_status == 0 || curl_code != CURLE_OK)
-        return RW_DELIVERY_RETRY;
-    if (http_status == 408 || http_status == 429 || (http_status >= 500 && http_status <= 599))
-        return RW_DELIVERY_RETRY;
-    return RW_DELIVERY_FAIL;
+    /* A status line arrived: it decides, whatever happened to the body
+     * (a 404 with a cut body is still a 404). */
+    if (http_status != 0)
+        return (http_status == 408 || http_status == 429 ||
+                (http_status >= 500 && http_status <= 599))
+                   ? RW_DELIVERY_RETRY
+                   : RW_DELIVERY_FAIL;
+    /* No answer: refused, reset, timed out, DNS... */
+    return RW_DELIVERY_RETRY;
 }

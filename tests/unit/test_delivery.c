@@ -465,6 +465,37 @@ static void test_slow_does_not_block(void)
 }
 
 /* (g) min_severity and send_resolved. */
+/* Two receivers hanging until their timeout fill every global send slot;
+ * a third, healthy receiver must still get its alerts at once. */
+static void test_two_hanging_do_not_starve(void)
+{
+    struct recv h1, h2, ok;
+    const char *const extra[] = {"--hang", "1000", NULL};
+    if (recv_start(&h1, 0, extra) || recv_start(&h2, 0, extra) || recv_start(&ok, 0, NULL)) {
+        CHECK(!"receiver did not start");
+        return;
+    }
+    struct rw_notifier_cfg cfg[3] = {mkcfg("h1", "webhook", h1.port, "/h1"),
+                                     mkcfg("h2", "webhook", h2.port, "/h2"),
+                                     mkcfg("ok", "webhook", ok.port, "/ok")};
+    cfg[0].timeout = cfg[1].timeout = 10;
+    struct rw_delivery *d = rw_delivery_new(zctx, cfg, 3);
+    CHECK(d != NULL);
+    int64_t t0 = rw_mono_ms();
+    for (int i = 0; i < 6; i++) {
+        char rule[32];
+        snprintf(rule, sizeof rule, "starve_%d", i);
+        CHECK_INT(submit(d, rule, "warning", "firing"), 0);
+    }
+    WAIT_UNTIL(recv_count(&ok) == 6, 5000);
+    CHECK_INT(recv_count(&ok), 6);
+    CHECK(rw_mono_ms() - t0 < 2000);
+    rw_delivery_destroy(&d, 0);
+    recv_stop(&h1);
+    recv_stop(&h2);
+    recv_stop(&ok);
+}
+
 static void test_filtering(void)
 {
     struct recv r;
@@ -610,6 +641,7 @@ int main(int argc, char **argv)
     test_permanent_fail();
     test_receiver_down_then_up();
     test_hang_timeout();
+    test_two_hanging_do_not_starve();
     test_slow_does_not_block();
     test_filtering();
     test_drain();

@@ -240,7 +240,11 @@ static void test_classify(void)
         {0, CURLE_COULDNT_RESOLVE_HOST, RW_DELIVERY_RETRY},
         {0, CURLE_URL_MALFORMAT, RW_DELIVERY_FAIL},
         {0, CURLE_UNSUPPORTED_PROTOCOL, RW_DELIVERY_FAIL},
-        {400, CURLE_RECV_ERROR, RW_DELIVERY_RETRY},
+        /* a status line arrived: it decides even if the body was cut */
+        {400, CURLE_RECV_ERROR, RW_DELIVERY_FAIL},
+        {404, CURLE_PARTIAL_FILE, RW_DELIVERY_FAIL},
+        {503, CURLE_RECV_ERROR, RW_DELIVERY_RETRY},
+        {600, CURLE_OK, RW_DELIVERY_FAIL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         CHECK_INT(rw_notifier_classify_http(cases[i].status, cases[i].curl), cases[i].want);
