@@ -4,7 +4,9 @@
 #ifndef RW_DETECTOR_UTIL_H
 #define RW_DETECTOR_UTIL_H
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "detectors/detector.h"
 
@@ -46,6 +48,23 @@ static inline void *new_state(const void *params)
         abort();
     D->init(params, s);
     return s;
+}
+
+/* One window: eval with words, check that eval without words decides the
+ * same (the engine relies on it), then learn. */
+static inline struct rw_verdict step(const void *params, void *state, struct rw_obs o)
+{
+    struct rw_verdict out, quiet;
+    memset(&out, 0xA5, sizeof out);
+    o.words = 1;
+    D->eval(params, state, &o, &out);
+    o.words = 0;
+    D->eval(params, state, &o, &quiet);
+    CHECK_INT(quiet.kind, out.kind);
+    CHECK(quiet.score == out.score || (isnan(quiet.score) && isnan(out.score)));
+    o.words = 1;
+    D->learn(params, state, &o, &out);
+    return out;
 }
 
 #endif

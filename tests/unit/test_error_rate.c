@@ -38,19 +38,7 @@ static struct rw_verdict peek(const void *params, const void *state, uint32_t e,
 
 static struct rw_verdict window(const void *params, void *state, uint32_t e, uint32_t v)
 {
-    struct rw_obs o = obs(e, v);
-    struct rw_verdict out;
-    memset(&out, 0xA5, sizeof out);
-    D->eval(params, state, &o, &out);
-    /* Without words the decision must be the same (the engine relies on it). */
-    struct rw_verdict quiet;
-    o.words = 0;
-    D->eval(params, state, &o, &quiet);
-    CHECK_INT(quiet.kind, out.kind);
-    CHECK(quiet.score == out.score || (isnan(quiet.score) && isnan(out.score)));
-    o.words = 1;
-    D->learn(params, state, &o, &out);
-    return out;
+    return step(params, state, obs(e, v));
 }
 
 static void test_options(void)

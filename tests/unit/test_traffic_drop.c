@@ -30,19 +30,8 @@ static struct rw_verdict peek(const void *params, const void *state, uint32_t vi
 
 static struct rw_verdict window(const void *params, void *state, uint32_t views)
 {
-    struct rw_obs o = {.ts_end = 0, .value = views, .n = views, .views = views, .errors = 0, .words = 1};
-    struct rw_verdict out;
-    memset(&out, 0xA5, sizeof out);
-    D->eval(params, state, &o, &out);
-    /* Without words the decision must be the same (the engine relies on it). */
-    struct rw_verdict quiet;
-    o.words = 0;
-    D->eval(params, state, &o, &quiet);
-    CHECK_INT(quiet.kind, out.kind);
-    CHECK(quiet.score == out.score || (isnan(quiet.score) && isnan(out.score)));
-    o.words = 1;
-    D->learn(params, state, &o, &out);
-    return out;
+    return step(params, state,
+                (struct rw_obs){.value = views, .n = views, .views = views, .words = 1});
 }
 
 /* Views with mean `mean`: Poisson, or gamma-Poisson (negative binomial)
