@@ -30,6 +30,13 @@ struct rw_obs {
     uint32_t error_sessions; /* errors counted once per session (session_id, else
                                 view_id) per window: one user's burst of errors
                                 counts once. Equals errors when ids are absent. */
+    uint32_t rating[3]; /* vital rules of detectors with RW_DET_RATINGS: views whose
+                           vital was good / needs improvement / poor this window
+                           (web-vitals lines, rw_vital_good/poor); zeros otherwise */
+    const void *parent; /* the same rule's detector state on this series' parent
+                           series (page for page x device), or NULL (no parent
+                           scope, parent folded away, or the rule has shrink off).
+                           Read-only: sparse series may borrow strength from it. */
     int words;       /* nonzero: this verdict will be reported (an alert changes
                         state), so fill why and the band (low/high). Zero: kind,
                         value, expected and score suffice; skip the formatting
@@ -64,8 +71,23 @@ struct rw_verdict {
     double low, high; /* band of normal values (NaN if one-sided/unknown) */
     double score;     /* z, p-value, or ratio to bound */
     uint32_t n;       /* samples behind the value */
+    double p;         /* p-value of the test in the breaching direction; NaN when the
+                         detector has none. Detectors with RW_DET_PVALUE set it on
+                         every evaluated window: the engine's Benjamini-Hochberg
+                         step across a rule's series uses it. */
+    uint8_t big;      /* the change passes the detector's effect-size gates
+                         (min_rel_change, min_ratio, ...): with p, what BH needs */
+    uint8_t shrunk;   /* the baseline borrowed strength from obs->parent */
+    uint32_t base_windows; /* windows behind the baseline (0: none) */
+    const char *test; /* static name of the test: "robust z (median/MAD)" */
+    char base[48];    /* which baseline, in words (words only): "last 60 windows",
+                         "Tue 14:00 slot, 5 weeks" */
     char why[96];     /* short words for the summary: "z=5.3 vs median of 58 windows" */
 };
+
+/* Detector capabilities (struct rw_detector.flags). */
+#define RW_DET_PVALUE 1u  /* verdict.p is a p-value: the rule's q applies (BH) */
+#define RW_DET_RATINGS 2u /* wants obs.rating[] filled (vital rules) */
 
 struct rw_detector {
     const char *name; /* "threshold", "robust_z", ... as written in config */
@@ -82,6 +104,10 @@ struct rw_detector {
                  struct rw_verdict *out);
     void (*learn)(const void *params, void *state, const struct rw_obs *obs,
                   const struct rw_verdict *v);
+    /* Optional: the series' alert on this rule resolved (cusum restarts its
+     * sums). NULL when the detector keeps nothing tied to an alert. */
+    void (*reset)(const void *params, void *state);
+    unsigned flags; /* RW_DET_* */
 };
 
 /* Shared by the count detectors: should a window join the baseline?
@@ -103,6 +129,9 @@ extern const struct rw_detector rw_detector_threshold;
 extern const struct rw_detector rw_detector_robust_z;
 extern const struct rw_detector rw_detector_error_rate;
 extern const struct rw_detector rw_detector_traffic_drop;
+extern const struct rw_detector rw_detector_seasonal;
+extern const struct rw_detector rw_detector_cusum;
+extern const struct rw_detector rw_detector_rating_shift;
 
 /* Lookup by config name; NULL if unknown. */
 const struct rw_detector *rw_detector_find(const char *name);

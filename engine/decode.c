@@ -8,7 +8,7 @@
 
 const char *const rw_reject_names[] = {"ok",   "json", "shape",  "version",  "type",
                                        "ts",   "page", "page_long", "seg",    "vital",
-                                       "oversize", "late", "future", NULL};
+                                       "metric", "oversize", "late", "future", NULL};
 
 struct rw_decoder {
     struct rw_pagenorm *pn;

@@ -5,8 +5,12 @@
 #include <string.h>
 
 const char *const rw_metric_names[] = {"ttfb", "fcp", "lcp", "inp", "cls",
-                                       "error_rate", "views", "errors", NULL};
-const char *const rw_stat_names[] = {"p50", "p75", "p95", "rate", "count", NULL};
+                                       "error_rate", "views", "errors", "custom", NULL};
+const char *const rw_stat_names[] = {"p50", "p75", "p95", "rate", "count", "sum", "mean", NULL};
+
+/* https://web.dev/articles/vitals thresholds, in the order of enum rw_vital. */
+const double rw_vital_good[RW_NVITALS] = {800, 1800, 2500, 200, 0.1};
+const double rw_vital_poor[RW_NVITALS] = {1800, 3000, 4000, 500, 0.25};
 
 static int find(const char *const *names, const char *s)
 {
@@ -25,6 +29,8 @@ int rw_metric_stat_ok(int metric, int stat)
         return stat == RW_S_P50 || stat == RW_S_P75 || stat == RW_S_P95;
     if (metric == RW_M_ERROR_RATE)
         return stat == RW_S_RATE;
+    if (metric == RW_M_CUSTOM)
+        return stat == RW_S_SUM || stat == RW_S_MEAN || stat == RW_S_COUNT;
     return stat == RW_S_COUNT;
 }
 
@@ -32,6 +38,8 @@ int rw_metric_default_stat(int metric)
 {
     if (rw_metric_is_vital(metric))
         return RW_S_P75;
+    if (metric == RW_M_CUSTOM)
+        return RW_S_SUM;
     return metric == RW_M_ERROR_RATE ? RW_S_RATE : RW_S_COUNT;
 }
 

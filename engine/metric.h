@@ -14,13 +14,28 @@ enum rw_metric {
     RW_M_ERROR_RATE,
     RW_M_VIEWS,
     RW_M_ERRORS,
+    RW_M_CUSTOM, /* custom metric events (type "metric"), selected by name pattern */
     RW_NMETRICS
 };
 
-enum rw_stat { RW_S_P50 = 0, RW_S_P75, RW_S_P95, RW_S_RATE, RW_S_COUNT, RW_NSTATS };
+enum rw_stat {
+    RW_S_P50 = 0,
+    RW_S_P75,
+    RW_S_P95,
+    RW_S_RATE,
+    RW_S_COUNT,
+    RW_S_SUM,  /* custom: sum of values per window */
+    RW_S_MEAN, /* custom: mean value per window */
+    RW_NSTATS
+};
 
-extern const char *const rw_metric_names[]; /* "ttfb",...,"error_rate","views","errors" */
-extern const char *const rw_stat_names[];   /* "p50","p75","p95","rate","count" */
+extern const char *const rw_metric_names[]; /* "ttfb",...,"error_rate","views","errors","custom" */
+extern const char *const rw_stat_names[];   /* "p50","p75","p95","rate","count","sum","mean" */
+
+/* web-vitals rating lines: a value <= good is "good", > poor is "poor",
+ * between is "needs improvement" (ms; CLS unitless). */
+extern const double rw_vital_good[RW_NVITALS];
+extern const double rw_vital_poor[RW_NVITALS];
 
 int rw_metric_parse(const char *s); /* -1 if unknown */
 int rw_stat_parse(const char *s);   /* -1 if unknown */
