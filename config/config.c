@@ -401,6 +401,34 @@ static int load_scopes(struct ctx *c, struct rw_config *cfg, const config_settin
     return 0;
 }
 
+const char *const rw_nodata_names[] = {"ok", "alert", "keep", NULL};
+
+#define ROPT(field) offsetof(struct rw_rule_cfg, field)
+const struct rw_option rw_rule_options[] = {
+    {.name = "q", .type = RW_OPT_DOUBLE, .offset = ROPT(q), .def = 0.05, .min = 1e-12, .max = 1,
+     .help = "Benjamini-Hochberg false discovery rate across the rule's series in each window "
+             "(p-value detectors); 1 turns the correction off"},
+    {.name = "nodata", .type = RW_OPT_ENUM, .offset = ROPT(nodata), .def = RW_NODATA_OK,
+     .choices = rw_nodata_names,
+     .help = "a series that stops giving data: ok (a firing alert resolves), alert (fire a "
+             "no-data alert), keep (hold the alert state until data returns)"},
+    {.name = "nodata_after", .type = RW_OPT_INT, .offset = ROPT(nodata_after), .def = 30,
+     .min = 1, .max = 100000, .help = "windows without data before the nodata policy applies"},
+    {.name = "flap_window", .type = RW_OPT_INT, .offset = ROPT(flap_window), .def = 60, .min = 2,
+     .max = 100000, .help = "windows over which an alert's state changes are counted"},
+    {.name = "flap_max", .type = RW_OPT_INT, .offset = ROPT(flap_max), .def = 4, .min = 2,
+     .max = 1000,
+     .help = "state changes within flap_window that mark an alert flapping: it is held to one "
+             "notification until it settles"},
+    {.name = "shrink", .type = RW_OPT_BOOL, .offset = ROPT(shrink), .def = 1,
+     .help = "sparse series borrow strength from their parent series (page x device from page)"},
+    {.name = "match", .type = RW_OPT_STRING, .offset = ROPT(match), .def_str = "*",
+     .size = RW_NAME_MAX,
+     .help = "custom metric rules: glob on the metric name (\"checkout_*\"); others: \"*\""},
+    {.name = NULL},
+};
+#undef ROPT
+
 static int load_rules(struct ctx *c, struct rw_config *cfg, const config_setting_t *l)
 {
     if (!config_setting_is_list(l))
@@ -428,7 +456,8 @@ static int load_rules(struct ctx *c, struct rw_config *cfg, const config_setting
         r->metric = rw_metric_parse(buf);
         if (r->metric < 0)
             return fail(c, config_setting_get_member(g, "metric"),
-                        "unknown metric '%s' (known: ttfb, fcp, lcp, inp, cls, error_rate, views, errors)",
+                        "unknown metric '%s' (known: ttfb, fcp, lcp, inp, cls, error_rate, views, errors, "
+                        "custom)",
                         buf);
         r->stat = rw_metric_default_stat(r->metric);
         buf[0] = '\0';
@@ -439,7 +468,7 @@ static int load_rules(struct ctx *c, struct rw_config *cfg, const config_setting
             if (r->stat < 0 || !rw_metric_stat_ok(r->metric, r->stat))
                 return fail(c, config_setting_get_member(g, "stat"),
                             "stat '%s' does not apply to metric '%s' (vitals: p50, p75, p95; "
-                            "error_rate: rate; views, errors: count)",
+                            "error_rate: rate; views, errors: count; custom: sum, mean, count)",
                             buf, rw_metric_names[r->metric]);
         }
 
@@ -497,17 +526,27 @@ static int load_rules(struct ctx *c, struct rw_config *cfg, const config_setting
                 return fail(c, config_setting_get_member(g, "severity"),
                             "severity must be info, warning or critical");
         }
-        /* Everything else must be an option of the chosen detector. */
+        /* Then the settings every rule has, then the detector's options. */
+        rw_options_defaults(rw_rule_options, r);
         int m = config_setting_length(g);
         for (int k = 0; k < m; k++) {
             const config_setting_t *s = config_setting_get_elem(g, (unsigned)k);
             const char *nm = config_setting_name(s);
             if (in_list(nm, keys))
                 continue;
+            const struct rw_option *ropt = rw_options_find(rw_rule_options, nm);
+            if (ropt) {
+                if (set_option(c, s, ropt, r))
+                    return -EINVAL;
+                continue;
+            }
             const struct rw_option *opt = rw_options_find(r->det->options, nm);
             if (!opt) {
                 char known[1024];
                 known_keys(r->det->options, keys, known, sizeof known);
+                size_t kl = strlen(known);
+                for (const struct rw_option *o = rw_rule_options; o->name && kl + 20 < sizeof known; o++)
+                    kl += (size_t)snprintf(known + kl, sizeof known - kl, ", %s", o->name);
                 return fail(c, s, "unknown key '%s' for detector %s (known: %s)", nm,
                             r->det->name, known);
             }
@@ -517,6 +556,14 @@ static int load_rules(struct ctx *c, struct rw_config *cfg, const config_setting
         char msg[256] = "";
         if (r->det->validate && r->det->validate(r->params, msg, sizeof msg))
             return fail(c, g, "%s", msg);
+        if (r->metric != RW_M_CUSTOM && strcmp(r->match, "*") != 0)
+            return fail(c, config_setting_get_member(g, "match"),
+                        "'match' selects custom metrics by name: only for metric = \"custom\"");
+        if (r->metric == RW_M_CUSTOM)
+            for (int k = 0; k < r->nscopes; k++)
+                if (cfg->scopes[r->scopes[k]].ndims >= RW_MAX_DIMS)
+                    return fail(c, g, "custom metric rules add a 'metric' dimension: scope '%s' "
+                                "already has %d", cfg->scopes[r->scopes[k]].name, RW_MAX_DIMS);
         cfg->nrules = i + 1;
     }
     return 0;
@@ -771,6 +818,7 @@ void rw_config_print(const struct rw_config *c, FILE *out)
             fprintf(out, "%s\"%s\"", k ? ", " : "", c->scopes[r->scopes[k]].name);
         fprintf(out, "]; for = %d; recover = %d; severity = \"%s\";\n", r->for_windows,
                 r->recover_windows, rw_severity_names[r->severity]);
+        print_table(out, rw_rule_options, r, "    ");
         print_table(out, r->det->options, r->params, "    ");
         fprintf(out, "  }%s\n", i + 1 < c->nrules ? "," : "");
     }

@@ -69,7 +69,26 @@ struct rw_rule_cfg {
     int recover_windows;
     int severity; /* index into rw_severity_names */
     int line;     /* source line, for messages */
+    /* Settings every rule has (rw_rule_options, docs/config.md): */
+    double q;         /* FDR level of the Benjamini-Hochberg step across the rule's
+                         series in each window (p-value detectors); 1 = off */
+    int nodata;       /* enum rw_nodata_policy */
+    int nodata_after; /* windows without data before the policy applies */
+    int flap_window;  /* windows over which state changes are counted */
+    int flap_max;     /* this many changes within flap_window: flapping */
+    int shrink;       /* sparse series may borrow strength from their parent series */
+    char match[RW_NAME_MAX]; /* custom metric rules: glob on the metric name */
 };
+
+enum rw_nodata_policy {
+    RW_NODATA_OK = 0, /* a firing alert resolves after nodata_after windows without data */
+    RW_NODATA_ALERT,  /* a series that stops reporting fires a "no data" alert */
+    RW_NODATA_KEEP,   /* the alert keeps its state until data returns */
+};
+extern const char *const rw_nodata_names[]; /* "ok", "alert", "keep" */
+/* Options shared by every rule (besides name/metric/stat/scopes/detector/
+ * for/recover/severity), writing into struct rw_rule_cfg. */
+extern const struct rw_option rw_rule_options[];
 
 struct rw_config {
     char source[512]; /* file path or "<built-in>" */

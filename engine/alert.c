@@ -37,8 +37,17 @@ uint64_t rw_alert_fingerprint(const char *rule, const char *app, size_t app_len,
 static const char *metric_label(int m)
 {
     static const char *const labels[] = {"TTFB", "FCP", "LCP", "INP", "CLS",
-                                         "error rate", "views", "errors"};
+                                         "error rate", "views", "errors", "custom"};
     return labels[m];
+}
+
+/* A custom metric's name is its scope's "metric" value. */
+static void custom_name(const struct rw_alert_view *a, char *buf, size_t len)
+{
+    snprintf(buf, len, "metric");
+    for (int i = 0; i < a->ndims; i++)
+        if (strcmp(a->dim_names[i], "metric") == 0)
+            snprintf(buf, len, "%.*s", (int)a->dim_lens[i], a->dim_vals[i]);
 }
 
 /* Human value: ms vitals in ms or s, CLS with 3 decimals, rates in percent. */
@@ -149,6 +158,13 @@ void rw_alert_summary(const struct rw_alert_view *a, char *buf, size_t len)
     } else if (m == RW_M_ERROR_RATE) {
         snprintf(buf, len, "%serror rate %s vs usual %s over %u views on %s", state, val, exp,
                  v->n, where);
+    } else if (m == RW_M_CUSTOM) {
+        char name[80];
+        const char *unit = a->window_s == 60 ? " a minute" : " a window";
+        custom_name(a, name, sizeof name);
+        snprintf(buf, len, "%s%s %s %s%s vs usual %s%s on %s", state, name,
+                 rw_stat_names[a->rule->stat], val, a->rule->stat == RW_S_MEAN ? "" : unit, exp,
+                 band, where);
     } else {
         const char *unit = a->window_s == 60 ? "a minute" : "a window";
         (void)per_min;
@@ -207,6 +223,11 @@ json_t *rw_alert_json(const struct rw_alert_view *a)
     json_object_set_new(o, "fingerprint", json_string(fp));
     json_object_set_new(o, "since", json_integer(a->since));
     rw_alert_summary(a, summary, sizeof summary);
+    size_t sl = strlen(summary);
+    if (a->flapping)
+        snprintf(summary + sl, sizeof summary - sl, " (flapping: changes held until it settles)");
+    else if (a->nodata)
+        snprintf(summary + sl, sizeof summary - sl, " (no data)");
     utf8_trim(summary);
     json_object_set_new(o, "summary", json_string(summary));
     json_object_set_new(o, "why", json_string(a->v->why));
@@ -214,6 +235,52 @@ json_t *rw_alert_json(const struct rw_alert_view *a)
         snprintf(fp, sizeof fp, "%016llx", (unsigned long long)a->parent);
         json_object_set_new(o, "parent", json_string(fp));
     }
+    /* Why it fired, in numbers (docs/schema.md "evidence"). */
+    const struct rw_verdict *v = a->v;
+    json_t *ev = json_object();
+    if (v->test)
+        json_object_set_new(ev, "test", json_string(v->test));
+    json_object_set_new(ev, "observed", num_or_null(v->value));
+    json_object_set_new(ev, "expected", num_or_null(v->expected));
+    json_t *band = json_array();
+    json_array_append_new(band, num_or_null(v->low));
+    json_array_append_new(band, num_or_null(v->high));
+    json_object_set_new(ev, "band", band);
+    double abs_eff = v->value - v->expected;
+    json_object_set_new(ev, "effect", num_or_null(abs_eff));
+    json_object_set_new(ev, "effect_rel",
+                        num_or_null(v->expected != 0 ? abs_eff / fabs(v->expected) : NAN));
+    if (v->score_kind == RW_SCORE_Z)
+        json_object_set_new(ev, "z", num_or_null(v->score));
+    json_object_set_new(ev, "p", num_or_null(v->p));
+    if (a->family) {
+        json_object_set_new(ev, "q", num_or_null(a->q));
+        json_object_set_new(ev, "family", json_integer(a->family));
+    }
+    json_object_set_new(ev, "n", json_integer(v->n));
+    json_t *base = json_object();
+    json_object_set_new(base, "desc", json_string(v->base));
+    json_object_set_new(base, "windows", json_integer(v->base_windows));
+    json_object_set_new(base, "shrunk", json_boolean(v->shrunk));
+    json_object_set_new(ev, "baseline", base);
+    json_t *tr = json_object();
+    json_object_set_new(tr, "views_per_hour", num_or_null(a->views_per_hour));
+    if (a->parent_scope) {
+        json_object_set_new(tr, "parent", json_string(a->parent_scope));
+        json_object_set_new(tr, "parent_views_per_hour", num_or_null(a->parent_views_per_hour));
+        json_object_set_new(tr, "share",
+                            num_or_null(a->parent_views_per_hour > 0
+                                            ? a->views_per_hour / a->parent_views_per_hour
+                                            : NAN));
+    }
+    json_object_set_new(ev, "traffic", tr);
+    json_object_set_new(o, "evidence", ev);
+    if (a->flapping)
+        json_object_set_new(o, "flapping", json_true());
+    if (a->settled)
+        json_object_set_new(o, "flapping_settled", json_true());
+    if (a->nodata)
+        json_object_set_new(o, "nodata", json_true());
     return o;
 }
 

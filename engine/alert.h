@@ -29,6 +29,15 @@ struct rw_alert_view {
     uint64_t parent;      /* fingerprint of the parent alert it is grouped under, 0 = none */
     uint32_t views, errors; /* raw counts in the window */
     double window_s;      /* window length, for "per minute" wording */
+    /* Explanation (NaN / 0 / NULL when not applicable): */
+    double q;             /* Benjamini-Hochberg q-value */
+    uint32_t family;      /* series tested together with it */
+    double views_per_hour;        /* the series' traffic (moving average) */
+    double parent_views_per_hour; /* its parent series' traffic */
+    const char *parent_scope;     /* the parent's scope name ("app") */
+    int flapping;         /* 1: this change made it flapping (later ones are held) */
+    int settled;          /* 1: flapping settled; this is its current state */
+    int nodata;           /* 1: fired because the series stopped giving data */
 };
 
 /* FNV-1a 64 over rule name, app and dim=value pairs: stable across restarts. */

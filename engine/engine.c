@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +28,19 @@
 #define OTHER "(other)"
 #define NONE "(none)"
 
-enum dim_kind { DIM_PAGE, DIM_APP, DIM_SEG };
+enum dim_kind { DIM_PAGE, DIM_APP, DIM_SEG, DIM_METRIC };
 
 struct alert_state {
     uint8_t state;    /* enum rw_alert_state */
-    uint8_t notified; /* its firing was notified (so its resolution is too) */
+    uint8_t notified; /* the last notification sent for it said "firing" */
+    uint8_t flapping; /* held to one notification until it settles */
+    uint8_t seen;     /* has had data (nodata = alert only fires for series that had) */
     uint16_t count;   /* consecutive breach (pending) or calm (firing) windows */
-    uint16_t nodata;  /* consecutive insufficient windows while firing */
+    uint16_t nodata;  /* consecutive windows without data */
+    uint16_t nchg;    /* state changes since chg_first */
+    uint16_t pad;
+    int32_t chg_first, chg_last; /* window indexes of the first/last counted change */
+    float rel;        /* relative effect when it fired (localization) */
     int64_t since;
     uint64_t parent;  /* parent fingerprint when grouped */
 };
@@ -42,6 +49,8 @@ struct rule_slot {
     int rule;          /* index in cfg->rules */
     size_t alert_off;  /* offset of struct alert_state in the series block */
     size_t det_off;    /* offset of the detector state */
+    int prs;           /* this rule's slot in the shrink parent scope, -1 if none */
+    int bh;            /* Benjamini-Hochberg step applies (q < 1, p-value detector) */
 };
 
 /* A window slot: counts and one quantile accumulator per watched vital. */
@@ -49,6 +58,7 @@ struct rule_slot {
 
 struct wslot {
     int64_t win; /* window index, -1 when empty */
+    double sum;  /* custom metric scopes: sum of values */
     uint32_t views, errors;
     uint32_t err_sessions;          /* errors, one per distinct session */
     uint32_t sess[SESS_TRACK];      /* sessions seen erring this window */
@@ -68,12 +78,21 @@ struct series {
     int64_t last_ts;
     uint32_t keylen;
     uint8_t other;       /* the "(other)" fold series */
+    uint8_t expiring;    /* on this window's expiry list */
+    uint32_t par_gen;    /* parent scope generation when par was looked up */
+    struct series *par;  /* shrink parent series (cached; valid while par_gen matches) */
+    float vpw;           /* views (events) per window, moving average: traffic share */
+    uint64_t skip;       /* custom scopes: rule slots whose match glob excludes this name */
     char *key;           /* app SEP v1 SEP v2 ... (not NUL-terminated inside) */
     unsigned char *base; /* start of slots + rule states */
 };
 
 struct scope {
     const struct rw_scope_cfg *cfg;
+    int custom;        /* a custom-metric twin: events of type metric, dims metric + base dims */
+    int shrink_parent; /* scope whose series are the shrink parents, -1 if none */
+    int share_parent;  /* scope whose series' traffic is the "parent" share, -1 if none */
+    uint32_t gen;      /* bumped when a series of this scope is freed (parent caches) */
     int ndims;
     enum dim_kind kind[RW_MAX_DIMS];
     const char *dim[RW_MAX_DIMS];
@@ -100,6 +119,26 @@ struct transition {
     uint32_t views, errors;
     int64_t since;
     uint64_t fp, parent;
+    double q;        /* BH q-value, NaN when the rule has no BH step */
+    uint32_t family; /* series tested together in that step */
+    uint8_t suppress;   /* flapping: not notified */
+    uint8_t flap_start; /* this change made it flapping */
+    uint8_t settled;    /* flapping settled: the current state is (re)notified */
+    uint8_t nodata;     /* fired by the nodata = alert policy */
+};
+
+/* A breaching verdict of a BH rule, decided when the window's family is known. */
+struct deferred {
+    int scope, rs;
+    struct series *s;
+    struct rw_obs o;
+    struct rw_verdict v;
+};
+
+/* A p-value of a BH rule's family that could be rejected (p <= q). */
+struct cand {
+    int rule;
+    double p;
 };
 
 struct rw_engine {
@@ -114,14 +153,26 @@ struct rw_engine {
     int64_t open_lo;     /* oldest window not yet closed; INT64_MIN before the first event */
     int64_t watermark;
     int64_t max_ts;
-    int nscopes;         /* configured scopes; a csv scope may follow */
-    struct scope scopes[RW_MAX_SCOPES + 1];
+    int nscopes;         /* configured scopes */
+    int nlive;           /* configured + custom twins; a csv scope may follow */
+    struct scope scopes[2 * RW_MAX_SCOPES + 1];
     struct transition *tr;
     size_t ntr, captr;
     struct rw_engine_stats st;
     struct rw_ratelimit reject_rl[RW_NREJECT];
     int jump_votes;
     int csv_scope; /* --csv replay: index of the extra scope, or -1 */
+    struct rw_scope_cfg twin_cfg[RW_MAX_SCOPES];
+    struct deferred *def;
+    size_t ndef, capdef;
+    struct cand *cand;
+    size_t ncand, capcand;
+    uint32_t family[RW_MAX_RULES]; /* BH family size per rule this window */
+    struct expiring {
+        struct series *s;
+        int si;
+    } *expire;
+    size_t nexp, capexp;
     int pooling;   /* pool_windows > 1 */
     uint32_t pool_min_n;
 };
@@ -193,14 +244,17 @@ static void split_key(const struct series *s, const char **app, size_t *app_len,
 /* ---- construction ----------------------------------------------------- */
 
 static int setup_scope(struct rw_engine *e, int si, const struct rw_scope_cfg *sc_cfg,
-                       const int *rules, int nrules)
+                       const int *rules, int nrules, int custom)
 {
     struct scope *sc = &e->scopes[si];
     sc->cfg = sc_cfg;
+    sc->custom = custom;
+    sc->shrink_parent = sc->share_parent = -1;
     sc->ndims = sc_cfg->ndims;
     for (int d = 0; d < sc->ndims; d++) {
         sc->dim[d] = sc_cfg->dims[d];
-        sc->kind[d] = strcmp(sc->dim[d], "page") == 0  ? DIM_PAGE
+        sc->kind[d] = custom && d == 0                     ? DIM_METRIC
+                      : strcmp(sc->dim[d], "page") == 0  ? DIM_PAGE
                       : strcmp(sc->dim[d], "app") == 0 ? DIM_APP
                                                        : DIM_SEG;
     }
@@ -213,6 +267,8 @@ static int setup_scope(struct rw_engine *e, int si, const struct rw_scope_cfg *s
         if (rw_metric_is_vital(r->metric) && sc->vidx[r->metric] < 0)
             sc->vidx[r->metric] = sc->nvit++;
         sc->rs[k].rule = rules[k];
+        sc->rs[k].prs = -1;
+        sc->rs[k].bh = r->q < 1 && (r->det->flags & RW_DET_PVALUE);
         sc->rs[k].alert_off = off;
         off = align8(off + sizeof(struct alert_state));
         sc->rs[k].det_off = off;
@@ -288,18 +344,59 @@ struct rw_engine *rw_engine_new(const struct rw_config *cfg, const struct rw_ale
         int rules[RW_MAX_RULES], n = 0;
         for (int r = 0; r < cfg->nrules; r++)
             for (int k = 0; k < cfg->rules[r].nscopes; k++)
-                if (cfg->rules[r].scopes[k] == si)
+                if (cfg->rules[r].scopes[k] == si && cfg->rules[r].metric != RW_M_CUSTOM)
                     rules[n++] = r;
-        if (setup_scope(e, si, &cfg->scopes[si], rules, n))
+        if (setup_scope(e, si, &cfg->scopes[si], rules, n, 0))
             goto fail;
     }
+    /* Custom metric rules live in twin scopes: the same dims after a leading
+     * "metric" dim, fed only by events of type metric. */
+    e->nlive = cfg->nscopes;
     for (int si = 0; si < cfg->nscopes; si++) {
+        int rules[RW_MAX_RULES], n = 0;
+        for (int r = 0; r < cfg->nrules; r++)
+            for (int k = 0; k < cfg->rules[r].nscopes; k++)
+                if (cfg->rules[r].scopes[k] == si && cfg->rules[r].metric == RW_M_CUSTOM)
+                    rules[n++] = r;
+        if (n == 0)
+            continue;
+        if (n > 64 || cfg->scopes[si].ndims >= RW_MAX_DIMS) {
+            snprintf(err, errlen, "scope '%s': at most 64 custom metric rules and %d dims",
+                     cfg->scopes[si].name, RW_MAX_DIMS - 1);
+            goto fail;
+        }
+        struct rw_scope_cfg *tc = &e->twin_cfg[si];
+        *tc = cfg->scopes[si];
+        tc->ndims = cfg->scopes[si].ndims + 1;
+        snprintf(tc->dims[0], sizeof tc->dims[0], "metric");
+        for (int d = 0; d < cfg->scopes[si].ndims; d++)
+            memcpy(tc->dims[d + 1], cfg->scopes[si].dims[d], sizeof tc->dims[d + 1]);
+        if (setup_scope(e, e->nlive, tc, rules, n, 1))
+            goto fail;
+        e->nlive++;
+    }
+    for (int si = 0; si < e->nlive; si++) {
         struct scope *sc = &e->scopes[si];
         /* parents ordered by fewest dims first: group under the most general */
         for (int nd = 0; nd < sc->ndims; nd++)
-            for (int p = 0; p < cfg->nscopes; p++)
-                if (cfg->scopes[p].ndims == nd && dims_subset(&cfg->scopes[p], sc->cfg))
+            for (int p = 0; p < e->nlive; p++)
+                if (e->scopes[p].custom == sc->custom && e->scopes[p].ndims == nd &&
+                    dims_subset(e->scopes[p].cfg, sc->cfg))
                     sc->parents[sc->nparents++] = p;
+        /* The nearest parent (most dims; first configured among equals) is the
+         * series a sparse one borrows strength from and its traffic share's base. */
+        int best = -1;
+        for (int i = 0; i < sc->nparents; i++)
+            if (best < 0 || e->scopes[sc->parents[i]].ndims > e->scopes[best].ndims)
+                best = sc->parents[i];
+        sc->shrink_parent = sc->share_parent = best;
+        if (best < 0)
+            continue;
+        const struct scope *ps = &e->scopes[best];
+        for (int k = 0; k < sc->nrules; k++)
+            for (int j = 0; j < ps->nrules; j++)
+                if (ps->rs[j].rule == sc->rs[k].rule && cfg->rules[sc->rs[k].rule].shrink)
+                    sc->rs[k].prs = j;
     }
     return e;
 fail:
@@ -326,7 +423,7 @@ void rw_engine_destroy(struct rw_engine **ep)
     if (!ep || !*ep)
         return;
     struct rw_engine *e = *ep;
-    for (int si = 0; si < RW_MAX_SCOPES + 1; si++) {
+    for (int si = 0; si < 2 * RW_MAX_SCOPES + 1; si++) {
         struct scope *sc = &e->scopes[si];
         for (size_t b = 0; sc->buckets && b < sc->nbuckets; b++) {
             struct series *s = sc->buckets[b];
@@ -342,6 +439,9 @@ void rw_engine_destroy(struct rw_engine **ep)
     rw_pagenorm_destroy(&e->pn);
     rw_qpool_destroy(&e->pool);
     free(e->tr);
+    free(e->def);
+    free(e->cand);
+    free(e->expire);
     free(e);
     *ep = NULL;
 }
@@ -376,6 +476,24 @@ static struct series *new_series(struct rw_engine *e, struct scope *sc, const ch
         const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
         if (r->det->init)
             r->det->init(r->params, dstate(sc, s, k));
+    }
+    if (sc->custom) {
+        /* The metric name is the first dim; rules whose glob misses it skip
+         * this series (decided once, not per window). */
+        char name[RW_METRIC_NAME_MAX + 1];
+        const char *p = memchr(key, KEY_SEP, keylen);
+        size_t nl = 0;
+        if (p) {
+            const char *q = memchr(p + 1, KEY_SEP, keylen - (size_t)(p + 1 - key));
+            nl = (size_t)((q ? q : key + keylen) - (p + 1));
+            if (nl > RW_METRIC_NAME_MAX)
+                nl = RW_METRIC_NAME_MAX;
+            memcpy(name, p + 1, nl);
+        }
+        name[nl] = '\0';
+        for (int k = 0; k < sc->nrules && k < 64; k++)
+            if (fnmatch(e->cfg->rules[sc->rs[k].rule].match, name, 0) != 0)
+                s->skip |= 1ull << k;
     }
     size_t b = h & (sc->nbuckets - 1);
     s->next = sc->buckets[b];
@@ -415,6 +533,7 @@ static size_t build_key(const struct scope *sc, const struct rw_event *ev, char 
         switch (sc->kind[d]) {
         case DIM_PAGE: v = ev->page; l = ev->page_len; break;
         case DIM_APP: v = ev->app; l = ev->app_len; break;
+        case DIM_METRIC: v = ev->mname; l = ev->mname_len; break;
         default: v = seg_value(ev, sc->dim[d], &l); break;
         }
         key[n++] = KEY_SEP;
@@ -464,6 +583,7 @@ static void unlink_series(struct rw_engine *e, struct scope *sc, struct series *
     if (*pp)
         *pp = s->next;
     sc->count--;
+    sc->gen++;
     e->st.series--;
     e->st.series_expired++;
     free_series(e, sc, s);
@@ -521,8 +641,11 @@ enum rw_reject rw_engine_ingest(struct rw_engine *e, const struct rw_event *ev)
     if (w >= e->open_lo + e->nslots)
         return RW_REJ_FUTURE;
     int si = (int)(w % e->nslots);
-    for (int k = 0; k < e->nscopes; k++) {
+    int custom = ev->type == RW_EV_METRIC;
+    for (int k = 0; k < e->nlive; k++) {
         struct scope *sc = &e->scopes[k];
+        if (sc->custom != custom)
+            continue;
         struct series *s = find_or_create(e, sc, ev);
         if (!s)
             continue; /* out of memory: this scope misses the event */
@@ -530,8 +653,12 @@ enum rw_reject rw_engine_ingest(struct rw_engine *e, const struct rw_event *ev)
         if (slot->win != w) {
             slot->win = w;
             slot->views = slot->errors = slot->err_sessions = slot->nsess = 0;
+            slot->sum = 0;
         }
-        if (ev->type == RW_EV_VIEW) {
+        if (custom) {
+            slot->views++; /* events of this metric */
+            slot->sum += ev->mvalue;
+        } else if (ev->type == RW_EV_VIEW) {
             slot->views++;
             unsigned m = ev->vital_mask;
             while (m) {
@@ -552,8 +679,10 @@ enum rw_reject rw_engine_ingest(struct rw_engine *e, const struct rw_event *ev)
     }
     if (ev->type == RW_EV_VIEW)
         e->st.views++;
-    else
+    else if (ev->type == RW_EV_ERROR)
         e->st.errors++;
+    else
+        e->st.metrics++;
     if (ev->ts > e->max_ts)
         e->max_ts = ev->ts;
     return RW_OK;
@@ -604,6 +733,8 @@ static void build_obs(const struct rw_rule_cfg *r, const struct scope *sc, const
 {
     o->ts_end = ts_end;
     o->words = 0;
+    o->parent = NULL;
+    o->rating[0] = o->rating[1] = o->rating[2] = 0;
     o->views = w ? w->views : 0;
     o->errors = w ? w->errors : 0;
     o->error_sessions = w ? w->err_sessions : 0;
@@ -611,12 +742,33 @@ static void build_obs(const struct rw_rule_cfg *r, const struct scope *sc, const
         const struct rw_qacc *q = vacc[sc->vidx[r->metric]];
         o->n = q ? q->n : 0;
         o->value = o->n ? rw_qacc_quantile(q, rw_stat_quantile(r->stat)) : NAN;
+        if (o->n && (r->det->flags & RW_DET_RATINGS)) {
+            /* Exact up to RW_QEXACT values, within the sketch's 1% otherwise. */
+            double le_good = rw_qacc_cdf(q, rw_vital_good[r->metric]) * o->n;
+            double le_poor = rw_qacc_cdf(q, rw_vital_poor[r->metric]) * o->n;
+            uint32_t g = (uint32_t)llround(le_good), gp = (uint32_t)llround(le_poor);
+            if (gp > o->n)
+                gp = o->n;
+            if (g > gp)
+                g = gp;
+            o->rating[0] = g;
+            o->rating[1] = gp - g;
+            o->rating[2] = o->n - gp;
+        }
     } else if (r->metric == RW_M_ERROR_RATE) {
         o->n = o->views;
         o->value = o->views ? (double)o->errors / o->views : NAN;
     } else if (r->metric == RW_M_VIEWS) {
         o->n = o->views;
         o->value = o->views;
+    } else if (r->metric == RW_M_CUSTOM) {
+        /* views counts this metric's events; no event is a zero sum/count */
+        o->n = o->views;
+        o->value = r->stat == RW_S_MEAN ? (o->views ? w->sum / o->views : NAN)
+                   : r->stat == RW_S_COUNT ? (double)o->views
+                                           : (w ? w->sum : 0.0);
+        if (!isfinite(o->value) && !(r->stat == RW_S_MEAN && o->views == 0))
+            o->value = NAN; /* a sum that overflowed: not evaluable */
     } else {
         o->n = o->errors;
         o->value = o->errors;
@@ -637,6 +789,20 @@ static int push_transition(struct rw_engine *e, const struct transition *t)
     return 0;
 }
 
+/* Grow an array to hold one more element; 0 or -ENOMEM. */
+static int grow(void **p, size_t *cap, size_t n, size_t each)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 64;
+    void *q = realloc(*p, nc * each);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
 static uint64_t series_fp(const struct rw_engine *e, const struct scope *sc, const struct series *s,
                           const struct rw_rule_cfg *r)
 {
@@ -647,91 +813,345 @@ static uint64_t series_fp(const struct rw_engine *e, const struct scope *sc, con
     return rw_alert_fingerprint(r->name, app, app_len, sc->ndims, sc->dim, vals, lens);
 }
 
-/* Insufficient windows in a row after which a firing alert resolves. */
-#define NODATA_WINDOWS(r) ((r)->recover_windows > 30 ? (r)->recover_windows : 30)
+/* The series' nearest parent series (cached until the parent scope frees a series). */
+static struct series *parent_series(struct rw_engine *e, const struct scope *sc, struct series *s)
+{
+    if (sc->share_parent < 0 || s->other)
+        return NULL;
+    struct scope *ps = &e->scopes[sc->share_parent];
+    if (s->par_gen == ps->gen + 1)
+        return s->par; /* par_gen stores gen + 1 so 0 means "never looked up" */
+    const char *app, *vals[RW_MAX_DIMS];
+    size_t app_len, lens[RW_MAX_DIMS];
+    split_key(s, &app, &app_len, sc->ndims, vals, lens);
+    char key[KEY_MAX];
+    size_t n = app_len;
+    memcpy(key, app, app_len);
+    for (int d = 0; d < ps->ndims; d++) {
+        int cd = 0;
+        while (cd < sc->ndims && strcmp(sc->dim[cd], ps->dim[d]) != 0)
+            cd++;
+        key[n++] = KEY_SEP;
+        memcpy(key + n, vals[cd], lens[cd]);
+        n += lens[cd];
+    }
+    s->par = lookup(ps, key, n, hash_key(key, n));
+    s->par_gen = ps->gen + 1;
+    return s->par;
+}
 
-/* Run one rule of one series over one window and move its alert state. */
-static void eval_rule(struct rw_engine *e, int si, struct series *s, int k, const struct rw_obs *o)
+static void eval_once(const struct rw_rule_cfg *r, const void *ds, const struct rw_obs *o,
+                      struct rw_verdict *v)
+{
+    memset(v, 0, sizeof *v);
+    v->expected = v->low = v->high = v->score = v->p = NAN;
+    r->det->eval(r->params, ds, o, v);
+}
+
+/* An engine decision that overrides the detector's own kind (BH). */
+struct decision {
+    int bh;          /* the BH step ran for this verdict */
+    int rejected;    /* BH rejected the null: a breach stands */
+    double q;        /* q-value (NaN when not computed) */
+    uint32_t family;
+};
+
+static void apply_decision(const struct rw_rule_cfg *r, const struct decision *d,
+                           const struct rw_obs *o, struct rw_verdict *v)
+{
+    if (!d || !d->bh || v->kind != RW_VERDICT_BREACH || d->rejected)
+        return;
+    v->kind = RW_VERDICT_OK;
+    if (o->words)
+        snprintf(v->why, sizeof v->why, "p=%.2g not significant among %u series (q=%g)", v->p,
+                 d->family, r->q);
+}
+
+static int32_t win_index(const struct rw_engine *e, int64_t ts_end)
+{
+    int64_t w = floor_div(ts_end, e->win_ms);
+    return (int32_t)(w > INT32_MAX ? INT32_MAX : w < INT32_MIN ? INT32_MIN : w);
+}
+
+/* Count one state change for flapping; returns 1 when it makes the alert flapping. */
+static int count_change(const struct rw_engine *e, const struct rw_rule_cfg *r,
+                        struct alert_state *a, int32_t wi)
+{
+    if (a->nchg == 0 || wi - a->chg_first >= r->flap_window) {
+        a->chg_first = wi;
+        a->nchg = 0;
+    }
+    (void)e;
+    if (a->nchg < UINT16_MAX)
+        a->nchg++;
+    a->chg_last = wi;
+    if (!a->flapping && a->nchg >= r->flap_max) {
+        a->flapping = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Move one rule's alert state with this window's verdict, learn, and record
+ * a transition. The verdict v is the detector's (kind possibly overridden by
+ * the BH decision d). */
+static void apply_verdict(struct rw_engine *e, int si, struct series *s, int k,
+                          const struct rw_obs *o, struct rw_verdict *v, const struct decision *d)
 {
     struct scope *sc = &e->scopes[si];
     const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
     struct alert_state *a = astate(sc, s, k);
     void *ds = dstate(sc, s, k);
-    struct rw_verdict v;
-    memset(&v, 0, sizeof v);
-    v.expected = v.low = v.high = v.score = NAN;
-    r->det->eval(r->params, ds, o, &v);
-    e->st.evaluations++;
+    int32_t wi = win_index(e, o->ts_end);
 
-    int fire = 0, resolve = 0;
+    int fire = 0, resolve = 0, nodata_fire = 0;
+    int insufficient = v->kind == RW_VERDICT_INSUFFICIENT;
+    if (insufficient) {
+        if (a->nodata < UINT16_MAX)
+            a->nodata++;
+    } else {
+        a->seen = 1;
+        a->nodata = 0;
+    }
     switch (a->state) {
     case RW_ALERT_INACTIVE:
-        if (v.kind == RW_VERDICT_BREACH) {
+        if (v->kind == RW_VERDICT_BREACH) {
             a->since = o->ts_end;
             a->count = 1;
             a->state = RW_ALERT_PENDING;
             if (r->for_windows <= 1)
                 fire = 1;
+        } else if (insufficient && r->nodata == RW_NODATA_ALERT && a->seen &&
+                   a->nodata == r->nodata_after) {
+            /* The series had data and stopped: that is the alert. */
+            a->since = o->ts_end;
+            fire = nodata_fire = 1;
         }
         break;
     case RW_ALERT_PENDING:
-        if (v.kind == RW_VERDICT_BREACH) {
+        if (v->kind == RW_VERDICT_BREACH) {
             if (++a->count >= r->for_windows)
                 fire = 1;
-        } else if (v.kind == RW_VERDICT_OK) {
+        } else if (v->kind == RW_VERDICT_OK) {
             a->state = RW_ALERT_INACTIVE;
             a->count = 0;
         }
         break;
     case RW_ALERT_FIRING:
-        if (v.kind == RW_VERDICT_BREACH) {
+        if (v->kind == RW_VERDICT_BREACH) {
             a->count = 0;
-            a->nodata = 0;
-        } else if (v.kind == RW_VERDICT_OK) {
-            a->nodata = 0;
+        } else if (v->kind == RW_VERDICT_OK) {
             if (++a->count >= r->recover_windows)
                 resolve = 1;
-        } else if (++a->nodata >= NODATA_WINDOWS(r)) {
+        } else if (r->nodata == RW_NODATA_OK && a->nodata >= r->nodata_after) {
             /* The series stopped giving data (a page nobody visits now):
              * resolve rather than fire forever and pin the series in memory. */
             resolve = 1;
         }
         break;
     }
+    struct rw_verdict vw;
+    const struct rw_verdict *rep = v;
     if (fire || resolve) {
         /* eval is pure: run it again for the words and band of the report,
          * before learn changes the baseline. */
         struct rw_obs ow = *o;
         ow.words = 1;
-        memset(&v, 0, sizeof v);
-        v.expected = v.low = v.high = v.score = NAN;
-        r->det->eval(r->params, ds, &ow, &v);
+        eval_once(r, ds, &ow, &vw);
+        apply_decision(r, d, &ow, &vw);
+        if (nodata_fire) {
+            vw.kind = RW_VERDICT_BREACH;
+            snprintf(vw.why, sizeof vw.why, "no data for %u windows", (unsigned)a->nodata);
+        }
+        rep = &vw;
     }
-    r->det->learn(r->params, ds, o, &v);
+    r->det->learn(r->params, ds, o, v);
+
+    struct transition t = {.scope = si, .s = s, .rs = k, .views = o->views, .errors = o->errors,
+                           .q = d && d->bh ? d->q : NAN, .family = d ? d->family : 0,
+                           .nodata = (uint8_t)nodata_fire};
     if (fire) {
         a->state = RW_ALERT_FIRING;
         a->count = 0;
-        a->nodata = 0;
         a->parent = 0;
+        a->rel = isfinite(rep->expected) && rep->expected != 0
+                     ? (float)((rep->value - rep->expected) / fabs(rep->expected))
+                     : 0.0f;
         e->st.alerts_fired++;
         e->st.firing_now++;
+        t.flap_start = (uint8_t)count_change(e, r, a, wi);
+        t.suppress = a->flapping && !t.flap_start;
     } else if (resolve) {
         a->state = RW_ALERT_INACTIVE;
         a->count = 0;
-        a->nodata = 0;
         e->st.alerts_resolved++;
         e->st.firing_now--;
+        if (r->det->reset)
+            r->det->reset(r->params, ds);
+        t.flap_start = (uint8_t)count_change(e, r, a, wi);
+        t.suppress = a->flapping && !t.flap_start;
+    } else if (a->flapping && wi - a->chg_last >= r->flap_window) {
+        /* Settled: quiet for a flap window. Tell the current state if the
+         * last notification said otherwise. */
+        a->flapping = 0;
+        a->nchg = 0;
+        int firing = a->state == RW_ALERT_FIRING;
+        if (firing == a->notified)
+            return;
+        struct rw_obs ow = *o;
+        ow.words = 1;
+        eval_once(r, ds, &ow, &vw);
+        apply_decision(r, d, &ow, &vw);
+        rep = &vw;
+        t.settled = 1;
+        t.firing = firing;
+        t.v = *rep;
+        t.since = a->since;
+        t.fp = series_fp(e, sc, s, r);
+        t.parent = 0;
+        if (push_transition(e, &t))
+            rw_log(RW_LOG_ERROR, "engine", "msg=\"out of memory recording an alert transition\"");
+        return;
     } else {
         return;
     }
-    struct transition t = {.scope = si, .s = s, .rs = k, .firing = fire, .v = v,
-                           .views = o->views, .errors = o->errors, .since = a->since,
-                           .fp = series_fp(e, sc, s, r), .parent = fire ? 0 : a->parent};
+    t.firing = fire;
+    t.v = *rep;
+    t.since = a->since;
+    t.fp = series_fp(e, sc, s, r);
+    t.parent = fire ? 0 : a->parent;
     if (push_transition(e, &t))
         rw_log(RW_LOG_ERROR, "engine", "msg=\"out of memory recording an alert transition\"");
 }
 
-/* For a firing child, the most general firing ancestor alert on the same metric. */
+/* Evaluate one rule of one series. BH rules' breaches wait for the window's
+ * family (decide_deferred); everything else is applied at once. */
+static void eval_rule(struct rw_engine *e, int si, struct series *s, int k, struct rw_obs *o)
+{
+    struct scope *sc = &e->scopes[si];
+    const struct rule_slot *rs = &sc->rs[k];
+    const struct rw_rule_cfg *r = &e->cfg->rules[rs->rule];
+    if (rs->prs >= 0) {
+        struct series *p = parent_series(e, sc, s);
+        o->parent = p ? dstate(&e->scopes[sc->shrink_parent], p, rs->prs) : NULL;
+    }
+    struct rw_verdict v;
+    eval_once(r, dstate(sc, s, k), o, &v);
+    e->st.evaluations++;
+    if (v.kind == RW_VERDICT_INSUFFICIENT)
+        e->st.insufficient++;
+    if (rs->bh && v.kind != RW_VERDICT_INSUFFICIENT && isfinite(v.p)) {
+        e->family[rs->rule]++;
+        if (v.p <= r->q) {
+            if (grow((void **)&e->cand, &e->capcand, e->ncand, sizeof *e->cand) == 0)
+                e->cand[e->ncand++] = (struct cand){rs->rule, v.p};
+        }
+        if (v.kind == RW_VERDICT_BREACH &&
+            grow((void **)&e->def, &e->capdef, e->ndef, sizeof *e->def) == 0) {
+            e->def[e->ndef++] = (struct deferred){si, k, s, *o, v};
+            return;
+        }
+    }
+    apply_verdict(e, si, s, k, o, &v, NULL);
+}
+
+static int cmp_cand(const void *pa, const void *pb)
+{
+    const struct cand *a = pa, *b = pb;
+    if (a->rule != b->rule)
+        return a->rule < b->rule ? -1 : 1;
+    return a->p < b->p ? -1 : a->p > b->p;
+}
+
+/* Benjamini-Hochberg per rule over the window's family: with m p-values,
+ * reject every p <= p_(i*) where i* is the largest i with p_(i) <= i q / m.
+ * Only p-values <= q can satisfy that, so only those were kept (cand). The
+ * q-value of p_(i) is min over j >= i of p_(j) m / j; for rejected ones the
+ * minimum is reached among the kept candidates. */
+static void decide_deferred(struct rw_engine *e)
+{
+    if (e->ndef) {
+        qsort(e->cand, e->ncand, sizeof *e->cand, cmp_cand);
+        for (size_t i = 0; i < e->ndef; i++) {
+            struct deferred *df = &e->def[i];
+            const struct scope *sc = &e->scopes[df->scope];
+            int rule = sc->rs[df->rs].rule;
+            const struct rw_rule_cfg *r = &e->cfg->rules[rule];
+            double m = e->family[rule];
+            /* this rule's candidates: [lo, hi) */
+            size_t lo = 0;
+            while (lo < e->ncand && e->cand[lo].rule < rule)
+                lo++;
+            size_t hi = lo;
+            while (hi < e->ncand && e->cand[hi].rule == rule)
+                hi++;
+            double cut = -1;
+            for (size_t j = lo; j < hi; j++)
+                if (e->cand[j].p <= (double)(j - lo + 1) * r->q / m)
+                    cut = e->cand[j].p;
+            double qv = 1;
+            for (size_t j = hi; j-- > lo;) {
+                double qj = e->cand[j].p * m / (double)(j - lo + 1);
+                if (qj < qv)
+                    qv = qj;
+                if (e->cand[j].p <= df->v.p)
+                    break;
+            }
+            struct decision d = {.bh = 1, .rejected = df->v.p <= cut, .q = qv,
+                                 .family = (uint32_t)m};
+            apply_decision(r, &d, &df->o, &df->v);
+            apply_verdict(e, df->scope, df->s, df->rs, &df->o, &df->v, &d);
+        }
+    }
+    for (size_t i = 0; i < e->ncand; i++)
+        e->family[e->cand[i].rule] = 0;
+    for (size_t i = 0; i < e->ndef; i++)
+        e->family[e->scopes[e->def[i].scope].rs[e->def[i].rs].rule] = 0;
+    e->ndef = 0;
+    e->ncand = 0;
+}
+
+/* ---- grouping and localization (docs/detectors.md "Localization") ------ */
+
+/* Do series a (scope sa) and b (scope sb) agree on every dim they share? */
+static int compatible(const struct rw_engine *e, int sa, const struct series *a, int sb,
+                      const struct series *b)
+{
+    const struct scope *A = &e->scopes[sa], *B = &e->scopes[sb];
+    const char *aapp, *bapp, *av[RW_MAX_DIMS], *bv[RW_MAX_DIMS];
+    size_t aal, bal, al[RW_MAX_DIMS], bl[RW_MAX_DIMS];
+    split_key(a, &aapp, &aal, A->ndims, av, al);
+    split_key(b, &bapp, &bal, B->ndims, bv, bl);
+    if (aal != bal || memcmp(aapp, bapp, aal) != 0)
+        return 0;
+    for (int i = 0; i < A->ndims; i++)
+        for (int j = 0; j < B->ndims; j++)
+            if (strcmp(A->dim[i], B->dim[j]) == 0 &&
+                (al[i] != bl[j] || memcmp(av[i], bv[j], al[i]) != 0))
+                return 0;
+    return 1;
+}
+
+static int scope_metric_match(const struct rw_engine *e, int si, int k, int metric)
+{
+    return e->cfg->rules[e->scopes[si].rs[k].rule].metric == metric;
+}
+
+/* Does an alert with relative effect ea, at a scope incomparable with the
+ * other's, explain one with effect eb? A change confined to the explainer's
+ * traffic shows up diluted elsewhere: same direction, no larger. */
+static int dilutes(double ea, double eb)
+{
+    if (!(ea != 0) || !isfinite(ea) || !isfinite(eb))
+        return 0;
+    return (ea > 0) == (eb > 0) && fabs(eb) <= fabs(ea);
+}
+
+/* For a firing alert, the notified firing alert it is grouped under, or 0:
+ * 1. the most general firing ancestor on the same metric (page for page x device);
+ * 2. another rule on the same metric of the same series;
+ * 3. an explainer at an incomparable scope (country=IN for a page) whose
+ *    values agree and whose relative effect is at least this one's. */
 static uint64_t find_parent(struct rw_engine *e, const struct transition *t)
 {
     const struct scope *sc = &e->scopes[t->scope];
@@ -763,10 +1183,122 @@ static uint64_t find_parent(struct rw_engine *e, const struct transition *t)
                 return series_fp(e, ps, s, r);
         }
     }
-    return 0;
+    for (int k = 0; k < sc->nrules; k++) {
+        const struct alert_state *pa = astate(sc, t->s, k);
+        if (k != t->rs && scope_metric_match(e, t->scope, k, metric) &&
+            pa->state == RW_ALERT_FIRING && pa->notified)
+            return series_fp(e, sc, t->s, &e->cfg->rules[sc->rs[k].rule]);
+    }
+    double rel = astate(sc, t->s, t->rs)->rel;
+    uint64_t best = 0;
+    double best_rel = 0;
+    int best_nd = RW_MAX_DIMS + 1;
+    for (int si = 0; si < e->nlive; si++) {
+        const struct scope *xs = &e->scopes[si];
+        if (si == t->scope || xs->custom != sc->custom || dims_subset(xs->cfg, sc->cfg) ||
+            dims_subset(sc->cfg, xs->cfg) || xs->ndims > best_nd)
+            continue;
+        for (size_t b = 0; b < xs->nbuckets; b++)
+            for (struct series *s = xs->buckets[b]; s; s = s->next)
+                for (int k = 0; k < xs->nrules; k++) {
+                    const struct alert_state *pa = astate(xs, s, k);
+                    if (pa->state != RW_ALERT_FIRING || !pa->notified ||
+                        !scope_metric_match(e, si, k, metric) || !dilutes(pa->rel, rel) ||
+                        !compatible(e, si, s, t->scope, t->s))
+                        continue;
+                    if (xs->ndims < best_nd || fabs(pa->rel) > best_rel) {
+                        best = series_fp(e, xs, s, &e->cfg->rules[xs->rs[k].rule]);
+                        best_rel = fabs(pa->rel);
+                        best_nd = xs->ndims;
+                    }
+                }
+    }
+    return best;
 }
 
-static void fill_view(const struct rw_engine *e, const struct transition *t, int64_t ts,
+/* How many of this window's other firing transitions t could explain. */
+static int coverage(const struct rw_engine *e, const struct transition *t)
+{
+    const struct scope *sc = &e->scopes[t->scope];
+    int metric = e->cfg->rules[sc->rs[t->rs].rule].metric;
+    double rel = astate(sc, t->s, t->rs)->rel;
+    int n = 0;
+    for (size_t i = 0; i < e->ntr; i++) {
+        const struct transition *u = &e->tr[i];
+        if (u == t || !u->firing || u->settled)
+            continue;
+        const struct scope *us = &e->scopes[u->scope];
+        if (us->custom != sc->custom || !scope_metric_match(e, u->scope, u->rs, metric))
+            continue;
+        int anc = dims_subset(sc->cfg, us->cfg);
+        int inc = !anc && !dims_subset(us->cfg, sc->cfg) && u->scope != t->scope;
+        if (!anc && !inc)
+            continue;
+        if (inc && !dilutes(rel, astate(us, u->s, u->rs)->rel))
+            continue;
+        if (compatible(e, t->scope, t->s, u->scope, u->s))
+            n++;
+    }
+    return n;
+}
+
+#define MAX_LOCALIZED 4
+
+/* A notified alert whose anomaly sits in one child: in a scope one dim finer
+ * (page x device under page, a page under the whole site), exactly one
+ * compatible series has this metric's alert pending or firing while others
+ * were seen. Name it ("localized"): the child explains its parent. */
+static json_t *localize(struct rw_engine *e, const struct transition *t)
+{
+    const struct scope *sc = &e->scopes[t->scope];
+    int metric = e->cfg->rules[sc->rs[t->rs].rule].metric;
+    json_t *out = NULL;
+    int nout = 0;
+    for (int ci = 0; ci < e->nlive && nout < MAX_LOCALIZED; ci++) {
+        const struct scope *cs = &e->scopes[ci];
+        if (cs->custom != sc->custom || cs->ndims != sc->ndims + 1 || !dims_subset(sc->cfg, cs->cfg))
+            continue;
+        const struct series *hit = NULL;
+        int hit_k = -1, anomalous = 0, siblings = 0;
+        for (size_t b = 0; b < cs->nbuckets && anomalous < 2; b++)
+            for (const struct series *s = cs->buckets[b]; s; s = s->next) {
+                if (s->other || !compatible(e, ci, s, t->scope, t->s))
+                    continue;
+                siblings++;
+                for (int k = 0; k < cs->nrules; k++) {
+                    const struct alert_state *a = astate(cs, s, k);
+                    if (a->state != RW_ALERT_INACTIVE && scope_metric_match(e, ci, k, metric)) {
+                        if (anomalous++ == 0) {
+                            hit = s;
+                            hit_k = k;
+                        }
+                        break;
+                    }
+                }
+            }
+        if (anomalous != 1 || siblings < 2)
+            continue;
+        const char *app, *vals[RW_MAX_DIMS];
+        size_t app_len, lens[RW_MAX_DIMS];
+        split_key(hit, &app, &app_len, cs->ndims, vals, lens);
+        json_t *scope = json_object();
+        for (int d = 0; d < cs->ndims; d++)
+            json_object_set_new(scope, cs->dim[d], json_stringn(vals[d], lens[d]));
+        json_t *o = json_object();
+        const struct alert_state *a = astate(cs, hit, hit_k);
+        json_object_set_new(o, "scope", scope);
+        json_object_set_new(o, "rule", json_string(e->cfg->rules[cs->rs[hit_k].rule].name));
+        json_object_set_new(o, "state", json_string(a->state == RW_ALERT_FIRING ? "firing" : "pending"));
+        json_object_set_new(o, "of", json_integer(siblings));
+        if (!out)
+            out = json_array();
+        json_array_append_new(out, o);
+        nout++;
+    }
+    return out;
+}
+
+static void fill_view(struct rw_engine *e, const struct transition *t, int64_t ts,
                       struct rw_alert_view *av)
 {
     const struct scope *sc = &e->scopes[t->scope];
@@ -785,6 +1317,20 @@ static void fill_view(const struct rw_engine *e, const struct transition *t, int
     av->views = t->views;
     av->errors = t->errors;
     av->window_s = e->cfg->engine.window;
+    av->q = t->q;
+    av->family = t->family;
+    double per_hour = e->win_ms > 0 ? 3600000.0 / (double)e->win_ms : 60;
+    av->views_per_hour = t->s->vpw * per_hour;
+    av->parent_views_per_hour = NAN;
+    if (sc->share_parent >= 0) {
+        struct series *p = parent_series(e, sc, t->s);
+        av->parent_scope = e->scopes[sc->share_parent].cfg->name;
+        if (p)
+            av->parent_views_per_hour = p->vpw * per_hour;
+    }
+    av->flapping = t->flap_start;
+    av->settled = t->settled;
+    av->nodata = t->nodata;
 }
 
 static int cmp_transition(const void *pa, const void *pb)
@@ -812,7 +1358,7 @@ static void release_children(struct rw_engine *e, const struct transition *t, js
 {
     json_t *left = NULL;
     size_t total = 0;
-    for (int si = 0; si < e->nscopes; si++) {
+    for (int si = 0; si < e->nlive; si++) {
         struct scope *sc = &e->scopes[si];
         for (size_t b = 0; b < sc->nbuckets; b++)
             for (struct series *s = sc->buckets[b]; s; s = s->next)
@@ -855,29 +1401,54 @@ static void emit_transitions(struct rw_engine *e, int64_t ts)
     if (e->ntr == 0)
         return;
     qsort(e->tr, e->ntr, sizeof *e->tr, cmp_transition);
-    /* Decide grouping from the most general scopes down, so a parent that
-     * fires in this same window is known to be notified before its children
-     * look for it. */
-    for (int nd = 0; nd <= RW_MAX_DIMS; nd++) {
-        for (size_t i = 0; i < e->ntr; i++) {
-            struct transition *t = &e->tr[i];
-            if (!t->firing || e->scopes[t->scope].ndims != nd)
-                continue;
-            t->parent = find_parent(e, t);
-            struct alert_state *a = astate(&e->scopes[t->scope], t->s, t->rs);
-            a->parent = t->parent;
-            a->notified = t->parent == 0;
-        }
+    /* Decide grouping from the most general scopes down, and among equally
+     * general ones the alerts that explain the most others first, so an
+     * explainer firing in this same window is known to be notified before
+     * the alerts it explains look for it (a greedy cover). */
+    int *order = malloc(e->ntr * sizeof *order);
+    int *cov = malloc(e->ntr * sizeof *cov);
+    size_t norder = 0;
+    for (int nd = 0; nd <= RW_MAX_DIMS + 1 && order && cov; nd++) {
+        size_t first = norder;
+        for (size_t i = 0; i < e->ntr; i++)
+            if (e->tr[i].firing && !e->tr[i].settled && e->scopes[e->tr[i].scope].ndims == nd) {
+                cov[i] = coverage(e, &e->tr[i]);
+                size_t j = norder++;
+                while (j > first && cov[order[j - 1]] < cov[i]) {
+                    order[j] = order[j - 1];
+                    j--;
+                }
+                order[j] = (int)i;
+            }
     }
+    for (size_t oi = 0; oi < norder; oi++) {
+        struct transition *t = &e->tr[order[oi]];
+        t->parent = find_parent(e, t);
+        struct alert_state *a = astate(&e->scopes[t->scope], t->s, t->rs);
+        a->parent = t->parent;
+        if (!t->suppress)
+            a->notified = t->parent == 0;
+    }
+    free(order);
+    free(cov);
     for (size_t i = 0; i < e->ntr; i++) {
         struct transition *t = &e->tr[i];
+        struct alert_state *a = astate(&e->scopes[t->scope], t->s, t->rs);
         struct rw_alert_view av;
         fill_view(e, t, ts, &av);
         json_t *line = rw_alert_json(&av);
         int notify;
-        if (t->firing) {
-            notify = t->parent == 0;
+        if (t->settled) {
+            notify = 1;
+            a->notified = (uint8_t)t->firing;
+            if (!t->firing)
+                release_children(e, t, line);
+        } else if (t->firing) {
+            notify = t->parent == 0 && !t->suppress;
             if (notify) {
+                json_t *loc = localize(e, t);
+                if (loc)
+                    json_object_set_new(line, "localized", loc);
                 /* List the children grouped under this alert in this window. */
                 json_t *kids = json_array();
                 size_t total = 0;
@@ -907,10 +1478,11 @@ static void emit_transitions(struct rw_engine *e, int64_t ts)
                 }
             }
         } else {
-            struct alert_state *a = astate(&e->scopes[t->scope], t->s, t->rs);
-            notify = a->notified;
-            a->notified = 0;
-            a->parent = 0;
+            notify = a->notified && !t->suppress;
+            if (notify)
+                a->notified = 0;
+            if (!t->suppress)
+                a->parent = 0;
             if (notify)
                 release_children(e, t, line);
         }
@@ -964,25 +1536,31 @@ static void choose_vital_sources(struct rw_engine *e, const struct scope *sc, st
     }
 }
 
+/* Moving average of views per window behind the traffic share of an alert. */
+#define VPW_ALPHA (1.0f / 60.0f)
+
 static void close_window(struct rw_engine *e, int64_t w)
 {
     int64_t ts_end = (w + 1) * e->win_ms;
     int si_slot = (int)(((w % e->nslots) + e->nslots) % e->nslots);
     int64_t idle_ms = (int64_t)(e->cfg->engine.idle_expire * 1000);
-    for (int si = 0; si < e->nscopes; si++) {
+    memset(e->family, 0, sizeof e->family);
+    for (int si = 0; si < e->nlive; si++) {
         struct scope *sc = &e->scopes[si];
         for (size_t b = 0; b < sc->nbuckets; b++) {
-            struct series *s = sc->buckets[b];
-            while (s) {
-                struct series *next = s->next;
+            for (struct series *s = sc->buckets[b]; s; s = s->next) {
                 struct wslot *slot = slot_at(sc, s, si_slot);
                 int have = slot->win == w;
                 const struct rw_qacc *vacc[RW_NVITALS];
                 int pooled[RW_NVITALS];
                 choose_vital_sources(e, sc, s, have ? slot : NULL, vacc, pooled);
+                s->vpw += ((float)(have ? slot->views : 0) - s->vpw) * VPW_ALPHA;
                 for (int k = 0; k < sc->nrules; k++) {
+                    if (k < 64 && (s->skip >> k & 1))
+                        continue;
                     struct rw_obs o;
-                    build_obs(&e->cfg->rules[sc->rs[k].rule], sc, have ? slot : NULL, vacc, ts_end, &o);
+                    build_obs(&e->cfg->rules[sc->rs[k].rule], sc, have ? slot : NULL, vacc,
+                              ts_end, &o);
                     eval_rule(e, si, s, k, &o);
                 }
                 for (int v = 0; v < sc->nvit; v++)
@@ -994,22 +1572,35 @@ static void close_window(struct rw_engine *e, int64_t w)
                 if (have) {
                     slot->win = -1;
                     slot->views = slot->errors = slot->err_sessions = slot->nsess = 0;
+                    slot->sum = 0;
                     for (int v = 0; v < sc->nvit; v++)
                         rw_qacc_reset(&slot->vit[v], e->pool);
                 }
-                if (s->last_ts != INT64_MIN && ts_end - s->last_ts > idle_ms && !series_active(sc, s)) {
-                    /* Transitions of this window may point at it: none can,
-                     * since an expiring series has no active alert. */
-                    int pending = 0;
-                    for (size_t i = 0; i < e->ntr; i++)
-                        pending |= e->tr[i].s == s;
-                    if (!pending)
-                        unlink_series(e, sc, s);
+                if (s->last_ts != INT64_MIN && ts_end - s->last_ts > idle_ms && !s->expiring &&
+                    grow((void **)&e->expire, &e->capexp, e->nexp, sizeof *e->expire) == 0) {
+                    s->expiring = 1;
+                    e->expire[e->nexp++] = (struct expiring){s, si};
                 }
-                s = next;
             }
         }
     }
+    decide_deferred(e);
+    /* Expire idle series only now: deferred verdicts and children's parent
+     * caches may point at them until the window is decided. A series with an
+     * active alert, or a transition to report, stays. */
+    for (size_t i = 0; i < e->nexp; i++) {
+        struct series *s = e->expire[i].s;
+        int si = e->expire[i].si;
+        s->expiring = 0;
+        if (series_active(&e->scopes[si], s))
+            continue;
+        int pending = 0;
+        for (size_t t = 0; t < e->ntr; t++)
+            pending |= e->tr[t].s == s;
+        if (!pending)
+            unlink_series(e, &e->scopes[si], s);
+    }
+    e->nexp = 0;
     e->st.windows_closed++;
     emit_transitions(e, ts_end);
 }
@@ -1058,7 +1649,7 @@ void rw_engine_get_stats(const struct rw_engine *e, struct rw_engine_stats *out)
     out->max_ts = e->max_ts;
     size_t bytes = rw_qpool_bytes(e->pool);
     out->sketch_bytes = bytes;
-    for (int si = 0; si < e->nscopes; si++) {
+    for (int si = 0; si < e->nlive; si++) {
         const struct scope *sc = &e->scopes[si];
         bytes += sc->nbuckets * sizeof(void *);
         bytes += sc->count * (align8(sizeof(struct series)) + (size_t)e->nslots * sc->slot_size +
@@ -1104,9 +1695,9 @@ int rw_engine_csv_begin(struct rw_engine *e, const char *name, const char *label
         snprintf(err, errlen, "--csv %s: no rule watches this metric", name);
         return -EINVAL;
     }
-    int si = e->nscopes; /* the extra scope after the configured ones */
+    int si = e->nlive; /* the extra scope after the configured ones */
     if (e->csv_scope < 0) {
-        if (setup_scope(e, si, &csv_scope_cfg, rules, n)) {
+        if (setup_scope(e, si, &csv_scope_cfg, rules, n, 0)) {
             snprintf(err, errlen, "out of memory");
             return -ENOMEM;
         }
@@ -1114,7 +1705,7 @@ int rw_engine_csv_begin(struct rw_engine *e, const char *name, const char *label
     }
     char key[600];
     size_t kl = (size_t)snprintf(key, sizeof key, "default%c%.500s", KEY_SEP, label);
-    /* The csv series lives in the csv scope's table (outside e->nscopes, so
+    /* The csv series lives in the csv scope's table (outside e->nlive, so
      * window closes never visit it); destroy frees it there. */
     if (!lookup(&e->scopes[si], key, kl, hash_key(key, kl)) &&
         !new_series(e, &e->scopes[si], key, kl, hash_key(key, kl))) {
@@ -1134,9 +1725,11 @@ void rw_engine_csv_row(struct rw_engine *e, int64_t ts_ms, double value, double 
         s = sc->buckets[b];
     if (!s)
         return;
+    memset(e->family, 0, sizeof e->family);
     for (int k = 0; k < sc->nrules; k++) {
         const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
         struct rw_obs o;
+        memset(&o, 0, sizeof o);
         uint32_t cnt = n < 0 ? 1000000u : (n > 4e9 ? 4000000000u : (uint32_t)llround(n));
         o.ts_end = ts_ms;
         o.words = 0;
@@ -1153,5 +1746,6 @@ void rw_engine_csv_row(struct rw_engine *e, int64_t ts_ms, double value, double 
         o.error_sessions = o.errors;
         eval_rule(e, e->csv_scope, s, k, &o);
     }
+    decide_deferred(e);
     emit_transitions(e, ts_ms);
 }

@@ -32,11 +32,12 @@ struct rw_engine_stats {
     uint64_t received;              /* events offered (decoded or not) */
     uint64_t accepted;
     uint64_t rejected[RW_NREJECT];  /* per reason (index 0 unused) */
-    uint64_t views, errors;
+    uint64_t views, errors, metrics; /* accepted events by type */
     uint64_t series;                /* alive now, all scopes */
     uint64_t series_created, series_expired, folded;
     uint64_t windows_closed;
     uint64_t evaluations;           /* rule x series evaluations */
+    uint64_t insufficient;          /* ... of which insufficient_data (too few samples/history) */
     uint64_t alerts_fired, alerts_resolved;
     uint64_t firing_now;
     uint64_t sketch_nomem;
