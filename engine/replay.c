@@ -37,9 +37,11 @@ void rw_cmd_print_summary(const char *cmd, const struct rw_engine *e, double sec
     uint64_t rej = 0;
     for (int i = 1; i < RW_NREJECT; i++)
         rej += st.rejected[i];
-    fprintf(stderr, "%s: %llu events read, %llu accepted (%llu views, %llu errors), %llu rejected",
+    fprintf(stderr, "%s: %llu events read, %llu accepted (%llu views, %llu errors, %llu metrics), "
+                    "%llu rejected",
             cmd, (unsigned long long)st.received, (unsigned long long)st.accepted,
-            (unsigned long long)st.views, (unsigned long long)st.errors, (unsigned long long)rej);
+            (unsigned long long)st.views, (unsigned long long)st.errors,
+            (unsigned long long)st.metrics, (unsigned long long)rej);
     if (rej) {
         const char *sep = " (";
         for (int i = 1; i < RW_NREJECT; i++)
@@ -51,11 +53,11 @@ void rw_cmd_print_summary(const char *cmd, const struct rw_engine *e, double sec
         fprintf(stderr, ")");
     }
     fprintf(stderr, "\n%s: %llu series alive (%llu created, %llu expired, %llu folded into (other)), "
-                    "%llu windows closed, %llu evaluations, ~%.1f MiB\n",
+                    "%llu windows closed, %llu evaluations (%llu insufficient_data), ~%.1f MiB\n",
             cmd, (unsigned long long)st.series, (unsigned long long)st.series_created,
             (unsigned long long)st.series_expired, (unsigned long long)st.folded,
             (unsigned long long)st.windows_closed, (unsigned long long)st.evaluations,
-            st.bytes / 1048576.0);
+            (unsigned long long)st.insufficient, st.bytes / 1048576.0);
     fprintf(stderr, "%s: %llu alerts fired, %llu resolved, %llu still firing; %.2f s, %.0f events/s\n",
             cmd, (unsigned long long)st.alerts_fired, (unsigned long long)st.alerts_resolved,
             (unsigned long long)st.firing_now, seconds,
