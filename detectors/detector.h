@@ -10,6 +10,8 @@
  *     learn(params, state, obs, &verdict);  detector decides what to keep
  * Values reaching a detector are finite or NaN (NaN = the statistic is not
  * available this window, e.g. no vitals measured); the engine never passes inf.
+ * A vital rule's window without measurements (n == 0) is insufficient for
+ * every detector: the engine does not call eval for it (learn still runs).
  */
 #ifndef RW_DETECTOR_H
 #define RW_DETECTOR_H

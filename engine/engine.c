@@ -1036,7 +1036,15 @@ static void eval_rule(struct rw_engine *e, int si, struct series *s, int k, stru
         o->parent = p ? dstate(&e->scopes[sc->shrink_parent], p, rs->prs) : NULL;
     }
     struct rw_verdict v;
-    eval_once(r, dstate(sc, s, k), o, &v);
+    if (rw_metric_is_vital(r->metric) && o->n == 0) {
+        /* No measurement: insufficient for every detector (detector.h), and
+         * the most common case on sparse series: skip the call. */
+        memset(&v, 0, sizeof v);
+        v.kind = RW_VERDICT_INSUFFICIENT;
+        v.value = v.expected = v.low = v.high = v.score = v.p = NAN;
+    } else {
+        eval_once(r, dstate(sc, s, k), o, &v);
+    }
     e->st.evaluations++;
     if (v.kind == RW_VERDICT_INSUFFICIENT)
         e->st.insufficient++;
