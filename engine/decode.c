@@ -1,4 +1,5 @@
-/* Event decoder on jansson. */
+/* Event decoder on jansson: the reference for fastjson.c (which must give
+ * the same reason and the same event for every input). */
 #include "engine/decode.h"
 
 #include <jansson.h>
@@ -51,6 +52,21 @@ static int has_control(const char *p, size_t n)
     return 0;
 }
 
+/* Custom metric names: [A-Za-z0-9_.:-], 1..RW_METRIC_NAME_MAX bytes. Safe
+ * in series keys, JSON and Prometheus-style labels without escaping. */
+static int metric_name_ok(const char *p, size_t n)
+{
+    if (n == 0 || n > RW_METRIC_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 enum rw_reject rw_decode(struct rw_decoder *d, const char *buf, size_t len, struct rw_event *ev)
 {
     json_decref(d->doc);
@@ -73,6 +89,8 @@ enum rw_reject rw_decode(struct rw_decoder *d, const char *buf, size_t len, stru
         ev->type = RW_EV_VIEW;
     else if (strcmp(type, "error") == 0)
         ev->type = RW_EV_ERROR;
+    else if (strcmp(type, "metric") == 0)
+        ev->type = RW_EV_METRIC;
     else
         return RW_REJ_TYPE;
 
@@ -154,8 +172,34 @@ enum rw_reject rw_decode(struct rw_decoder *d, const char *buf, size_t len, stru
         ev->session = h ? h : 1;
     }
 
+    /* Type-specific fields last: a view's vitals, a metric's name and value.
+     * Each type ignores the others' fields (an error or metric event with a
+     * broken "vitals" is fine; so is a view with a "name"). */
     ev->vital_mask = 0;
-    if (ev->type == RW_EV_VIEW) {
+    ev->mname = NULL;
+    ev->mname_len = 0;
+    ev->mvalue = 0;
+    if (ev->type == RW_EV_METRIC) {
+        json_t *name = json_object_get(o, "name");
+        if (!json_is_string(name) ||
+            !metric_name_ok(json_string_value(name), json_string_length(name)))
+            return RW_REJ_METRIC;
+        double mv = 1.0; /* absent: a count of one */
+        json_t *val = json_object_get(o, "value");
+        if (val) {
+            /* null, strings, bools, containers are refused. jansson itself
+             * refuses a number that overflows a double (RW_REJ_JSON), so
+             * isfinite() is a second line of defence only. */
+            if (!json_is_number(val))
+                return RW_REJ_METRIC;
+            mv = json_number_value(val);
+            if (!isfinite(mv))
+                return RW_REJ_METRIC;
+        }
+        ev->mname = json_string_value(name);
+        ev->mname_len = json_string_length(name);
+        ev->mvalue = mv;
+    } else if (ev->type == RW_EV_VIEW) {
         json_t *vit = json_object_get(o, "vitals");
         if (vit && !json_is_null(vit)) {
             if (!json_is_object(vit))

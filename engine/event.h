@@ -34,7 +34,11 @@ struct rw_event {
     unsigned vital_mask; /* bit v set: vital[v] present */
     double vital[RW_NVITALS];
     /* RW_EV_METRIC only: the custom metric's name and value ("value"
-     * absent = 1, so counters can send bare events). */
+     * absent = 1, so counters can send bare events). mname is borrowed like
+     * app and the seg strings (valid until the next decode call on the same
+     * decoder; copy it to keep it), NUL-terminated, 1..RW_METRIC_NAME_MAX
+     * bytes of [A-Za-z0-9_.:-]; mvalue is finite (any sign). For views and
+     * errors: mname NULL, mname_len 0, mvalue 0. */
     const char *mname;
     size_t mname_len;
     double mvalue;

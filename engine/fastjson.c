@@ -2,9 +2,10 @@
  *
  * One forward pass over the message validates it as jansson 2.14 would and,
  * on the way, captures only what decode.c looks at: the top-level members v,
- * type, ts, page, app, seg, session_id, view_id, vitals; the members of the
- * top-level seg object (first RW_MAX_SEG kept, all checked); and the five
- * vitals. The field checks then run in decode.c's order on the captures.
+ * type, ts, page, app, seg, session_id, view_id, vitals, name, value; the
+ * members of the top-level seg object (first RW_MAX_SEG kept, all checked);
+ * and the five vitals. The field checks then run in decode.c's order on the
+ * captures.
  *
  * Why each corner is the way it is (all from jansson's src/load.c, utf.c):
  *  - Validity is all-or-nothing, so the order in which errors are found does
@@ -85,8 +86,9 @@ struct level {
     uint32_t obj;   /* hash index id once the object is big; 0 = linear scan */
 };
 
-/* The top-level members decode.c reads (session_id is F_SID, view_id F_VID). */
-enum { F_V, F_TYPE, F_TS, F_PAGE, F_APP, F_SEG, F_SID, F_VID, F_VITALS, F_N };
+/* The top-level members decode.c reads (session_id is F_SID, view_id F_VID;
+ * name and value of a metric event are F_NAME, F_VALUE). */
+enum { F_V, F_TYPE, F_TS, F_PAGE, F_APP, F_SEG, F_SID, F_VID, F_VITALS, F_NAME, F_VALUE, F_N };
 
 /* What one call captures. */
 struct cap {
@@ -450,13 +452,19 @@ static int top_field(const char *p, size_t n)
 {
     switch (n ? p[0] : 0) {
     case 'v':
-        return n == 1 ? F_V : EQ(p, n, "vitals") ? F_VITALS : EQ(p, n, "view_id") ? F_VID : -1;
+        return n == 1                ? F_V
+               : EQ(p, n, "vitals")  ? F_VITALS
+               : EQ(p, n, "view_id") ? F_VID
+               : EQ(p, n, "value")   ? F_VALUE
+                                     : -1;
     case 't':
         return EQ(p, n, "ts") ? F_TS : EQ(p, n, "type") ? F_TYPE : -1;
     case 'p':
         return EQ(p, n, "page") ? F_PAGE : -1;
     case 'a':
         return EQ(p, n, "app") ? F_APP : -1;
+    case 'n':
+        return EQ(p, n, "name") ? F_NAME : -1;
     case 's':
         return EQ(p, n, "seg") ? F_SEG : EQ(p, n, "session_id") ? F_SID : -1;
     default:
@@ -750,6 +758,20 @@ static int has_control(const char *p, size_t n)
     return 0;
 }
 
+/* Custom metric names, as decode.c: [A-Za-z0-9_.:-], 1..RW_METRIC_NAME_MAX. */
+static int metric_name_ok(const char *p, size_t n)
+{
+    if (n == 0 || n > RW_METRIC_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 /* ---- the checks, in decode.c's order ----------------------------------- */
 
 enum rw_reject rw_fastdec_decode(struct rw_fastdec *d, const char *buf, size_t len,
@@ -793,6 +815,8 @@ enum rw_reject rw_fastdec_decode(struct rw_fastdec *d, const char *buf, size_t l
         ev->type = RW_EV_VIEW;
     else if (type->n == 5 && memcmp(type->s, "error", 5) == 0)
         ev->type = RW_EV_ERROR;
+    else if (type->n == 6 && memcmp(type->s, "metric", 6) == 0)
+        ev->type = RW_EV_METRIC;
     else
         return RW_REJ_TYPE;
 
@@ -856,8 +880,31 @@ enum rw_reject rw_fastdec_decode(struct rw_fastdec *d, const char *buf, size_t l
         ev->session = h ? h : 1;
     }
 
+    /* type-specific fields last, each type ignoring the others' (decode.c) */
     ev->vital_mask = 0;
-    if (ev->type == RW_EV_VIEW) {
+    ev->mname = NULL;
+    ev->mname_len = 0;
+    ev->mvalue = 0;
+    if (ev->type == RW_EV_METRIC) {
+        const struct val *name = &c.top[F_NAME];
+        if (name->kind != K_STR || !metric_name_ok(name->s, name->n))
+            return RW_REJ_METRIC;
+        const struct val *x = &c.top[F_VALUE];
+        double mv;
+        if (x->kind == K_NONE)
+            mv = 1.0; /* absent: a count of one */
+        else if (x->kind == K_INT)
+            mv = (double)x->i;
+        else if (x->kind == K_REAL)
+            mv = x->r; /* overflow was refused by the parser, as jansson does */
+        else
+            return RW_REJ_METRIC;
+        if (!isfinite(mv))
+            return RW_REJ_METRIC;
+        ev->mname = name->s;
+        ev->mname_len = name->n;
+        ev->mvalue = mv;
+    } else if (ev->type == RW_EV_VIEW) {
         const struct val *vit = &c.top[F_VITALS];
         if (vit->kind != K_NONE && vit->kind != K_NULL) {
             if (vit->kind != K_OBJ)

@@ -4,7 +4,9 @@
  *
  * Inputs: hand-written corners (jansson quirks included), the cases of
  * test_decode.c, the first 20,000 lines of data/sample.ndjson.gz, generated
- * events with random field choices, 300,000 seeded mutations, random bytes.
+ * events with random field choices (views, errors and custom metric events
+ * with good and bad names and values), 300,000 seeded mutations, random
+ * bytes.
  * Runs from the repository root:
  *
  *   gcc -std=c11 -O2 -g -Wall -Wextra -Wshadow -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. \
@@ -22,7 +24,7 @@
 static struct rw_pagenorm *pn_ref, *pn_fast;
 static struct rw_decoder *ref;
 static struct rw_fastdec *fast;
-static long n_inputs, n_ok, n_reason[RW_NREJECT];
+static long n_inputs, n_ok, n_metric_ok, n_reason[RW_NREJECT];
 static int n_printed;
 
 static void show(const char *what, const char *buf, size_t len)
@@ -54,6 +56,12 @@ static int same_event(const struct rw_event *a, const struct rw_event *b)
     for (int i = 0; i < RW_NVITALS; i++)
         if ((a->vital_mask & (1u << i)) && memcmp(&a->vital[i], &b->vital[i], sizeof(double)) != 0)
             return 0;
+    /* metric name and value: set for metric events, NULL/0/0 for the others */
+    if (a->mname_len != b->mname_len || !a->mname != !b->mname ||
+        memcmp(&a->mvalue, &b->mvalue, sizeof(double)) != 0)
+        return 0;
+    if (a->mname && memcmp(a->mname, b->mname, a->mname_len + 1) != 0)
+        return 0;
     return 1;
 }
 
@@ -82,6 +90,7 @@ static enum rw_reject diff(const char *buf, size_t len)
         show("input", buf, len);
     } else if (ra == RW_OK) {
         n_ok++;
+        n_metric_ok += a.type == RW_EV_METRIC;
         if (!same_event(&a, &b)) {
             rw_test_failures++;
             if (n_printed < 25)
@@ -136,6 +145,7 @@ static void sb_c(struct sb *b, char c) { sb_put(b, &c, 1); }
 /* ---- hand-written corners ---- */
 
 #define EV "\"v\":1,\"type\":\"view\",\"ts\":1762041601000,\"page\":\"/p\""
+#define MEV "\"v\":1,\"type\":\"metric\",\"ts\":1732000000000,\"page\":\"/checkout\""
 
 static void test_corners(void)
 {
@@ -220,6 +230,56 @@ static void test_corners(void)
         "{" EV ",\"vitals\":{\"LCP\":\"x\",\"lcp2\":5}}", "{" EV ",\"vitals\":{\"lcp\":-1e-400}}",
         "{\"v\":1,\"type\":\"error\",\"ts\":1762041601000,\"page\":\"/\",\"vitals\":[\"x\"]}",
         "{\"v\":1,\"type\":\"error\",\"ts\":1762041601000,\"page\":\"/\",\"vitals\":{\"lcp\":-1}}",
+        /* custom metric events (test_decode.c's cases and more) */
+        "{" MEV ",\"name\":\"add_to_cart\"}", "{" MEV ",\"name\":\"x\",\"value\":0}",
+        "{" MEV ",\"name\":\"x\",\"value\":-3}", "{" MEV ",\"name\":\"x\",\"value\":-0.0}",
+        "{" MEV ",\"name\":\"x\",\"value\":-0}", "{" MEV ",\"name\":\"x\",\"value\":12.5}",
+        "{" MEV ",\"name\":\"x\",\"value\":2.5e3}", "{" MEV ",\"name\":\"x\",\"value\":1e-400}",
+        "{" MEV ",\"name\":\"x\",\"value\":4.9e-324}",
+        "{" MEV ",\"name\":\"x\",\"value\":1.7976931348623157e308}",
+        "{" MEV ",\"name\":\"x\",\"value\":-1.7976931348623157e308}",
+        "{" MEV ",\"name\":\"x\",\"value\":1.7976931348623159e308}",
+        "{" MEV ",\"name\":\"x\",\"value\":9223372036854775807}",
+        "{" MEV ",\"name\":\"x\",\"value\":-9223372036854775808}",
+        "{" MEV ",\"name\":\"x\",\"value\":9223372036854775808}",
+        "{" MEV ",\"name\":\"x\",\"value\":1e400}", "{" MEV ",\"name\":\"x\",\"value\":-1e309}",
+        "{" MEV ",\"name\":\"x\",\"value\":NaN}", "{" MEV ",\"name\":\"x\",\"value\":Infinity}",
+        "{" MEV ",\"name\":\"x\",\"value\":\"1\"}", "{" MEV ",\"name\":\"x\",\"value\":null}",
+        "{" MEV ",\"name\":\"x\",\"value\":true}", "{" MEV ",\"name\":\"x\",\"value\":false}",
+        "{" MEV ",\"name\":\"x\",\"value\":{}}", "{" MEV ",\"name\":\"x\",\"value\":[1]}",
+        "{" MEV ",\"name\":\"x\",\"value\":1,\"value\":1}",
+        "{" MEV ",\"name\":\"x\",\"name\":\"x\"}",
+        "{" MEV ",\"name\":\"x\",\"n\\u0061me\":\"y\"}",
+        "{" MEV ",\"value\":1,\"v\\u0061lue\":2,\"name\":\"x\"}",
+        "{" MEV ",\"n\\u0061me\":\"y\"}", "{" MEV ",\"name\":\"add\\u005fto\\u005Fcart\"}",
+        "{" MEV ",\"name\":\"\\u0041\\u002d\\u003a\\u002e\"}", "{" MEV ",\"name\":\"a\\/b\"}",
+        "{" MEV ",\"name\":\"A-z.0:9_\"}", "{" MEV "}", "{" MEV ",\"value\":2}",
+        "{" MEV ",\"name\":null}", "{" MEV ",\"name\":5}", "{" MEV ",\"name\":[\"x\"]}",
+        "{" MEV ",\"name\":{}}", "{" MEV ",\"name\":true}", "{" MEV ",\"name\":\"\"}",
+        "{" MEV ",\"name\":\"add to cart\"}", "{" MEV ",\"name\":\"a/b\"}",
+        "{" MEV ",\"name\":\"caf\xc3\xa9\"}", "{" MEV ",\"name\":\"caf\\u00e9\"}",
+        "{" MEV ",\"name\":\"a\\nb\"}", "{" MEV ",\"name\":\"a\\u007f\"}",
+        "{" MEV ",\"name\":\"a\\\"b\"}", "{" MEV ",\"name\":\"x\\u0000\"}",
+        "{" MEV ",\"name\":\"\\ud83d\\ude00\"}",
+        "{" MEV ",\"name\":\"x\",\"seg\":{\"name\":\"y\"}}",
+        "{" MEV ",\"name\":\"x\",\"vitals\":{\"lcp\":1000}}",
+        "{" MEV ",\"name\":\"x\",\"vitals\":{\"lcp\":-1,\"cls\":\"a\"}}",
+        "{" MEV ",\"name\":\"x\",\"vitals\":[1]}",
+        "{" MEV ",\"name\":\"x\",\"vitals\":{\"lcp\":1e999}}",
+        "{" MEV ",\"name\":\"x\",\"error\":{\"name\":5,\"value\":\"a\"}}",
+        "{" MEV ",\"x\":{\"name\":\"y\"},\"name\":\"x\"}",
+        "{" MEV ",\"name\":\"\",\"vitals\":{\"lcp\":-1}}",
+        "{\"value\":7,\"name\":\"first\"," MEV "}", "{" EV ",\"name\":7,\"value\":\"x\"}",
+        "{" EV ",\"name\":\"ok\",\"value\":2}",
+        "{\"v\":1,\"type\":\"error\",\"ts\":1732000000000,\"page\":\"/\","
+        "\"name\":\"ok\",\"value\":null}",
+        "{\"v\":1,\"type\":\"Metric\",\"ts\":1732000000000,\"page\":\"/\",\"name\":\"x\"}",
+        "{\"v\":1,\"type\":\"m\\u0065tric\",\"ts\":1732000000000,\"page\":\"/\",\"name\":\"x\"}",
+        "{\"v\":1,\"type\":\"metric\",\"ts\":1732000000,\"page\":\"/\",\"name\":\"x\"}",
+        "{\"v\":1,\"type\":\"metric\",\"ts\":1732000000000,\"name\":\"\"}",
+        "{" MEV ",\"app\":\"\",\"name\":\"\"}", "{" MEV ",\"seg\":{\"d\":1},\"name\":\"\"}",
+        "{" MEV ",\"app\":\"shop\",\"seg\":{\"device\":\"mobile\"},\"session_id\":\"s\","
+        "\"name\":\"x\"}",
         /* session */
         "{" EV ",\"session_id\":\"\"}", "{" EV ",\"session_id\":5,\"view_id\":\"v\"}",
         "{" EV ",\"session_id\":\"s\",\"view_id\":\"v\"}", "{" EV ",\"view_id\":\"\\u00e9\"}",
@@ -375,6 +435,33 @@ static void test_corners(void)
         sb_s(&b, "}}");
         diff(b.p, b.n);
     }
+    /* metric name length bounds, raw and escaped (64 bytes after unescaping) */
+    for (int n = 0; n <= RW_METRIC_NAME_MAX + 2; n++) {
+        for (int esc = 0; esc < 3; esc++) {
+            b.n = 0;
+            sb_s(&b, "{" MEV ",\"name\":\"");
+            for (int i = 0; i < n; i++) {
+                if (esc == 1 && i % 7 == 3)
+                    sb_s(&b, "\\u005f"); /* "_" */
+                else
+                    sb_s(&b, esc == 2 && i == n - 1 ? "\\u00e9" : "m");
+            }
+            sb_s(&b, "\",\"value\":0.5}");
+            enum rw_reject r = diff(b.p, b.n);
+            CHECK_INT(r, n >= 1 && n <= RW_METRIC_NAME_MAX && esc != 2 ? RW_OK : RW_REJ_METRIC);
+        }
+    }
+    /* each byte as a one-byte name: exactly [A-Za-z0-9_.:-] pass */
+    for (int c = 0x20; c < 0x80; c++) {
+        char nb[128];
+        if (c == '"' || c == '\\')
+            snprintf(nb, sizeof nb, "{" MEV ",\"name\":\"\\%c\"}", c);
+        else
+            snprintf(nb, sizeof nb, "{" MEV ",\"name\":\"%c\"}", c);
+        int good = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '_' || c == '.' || c == ':' || c == '-';
+        CHECK_INT(diffs(nb), good ? RW_OK : RW_REJ_METRIC);
+    }
     free(b.p);
 }
 
@@ -455,14 +542,33 @@ static void gen_value(struct sb *b, int which)
     }
 }
 
-static void gen_event(struct sb *b)
+/* metric_only: a custom metric event whose common fields (v, type, ts, page)
+ * are always present and good, so most inputs reach the name/value checks. */
+static void gen_event_m(struct sb *b, int metric_only)
 {
     /* good values first (count in the PICKG call), then bad ones */
     static const char *const pages[] = {"\"/\"", "\"/product/48213\"", "\"/a/b?q=1#f\"",
                                         "\"https://x.com/p/1\"", "\"/caf\\u00e9\"", "\"/cart\"",
                                         "\"\"", "\"/a\\u0001\"", "42", "null"};
-    static const char *const types[] = {"\"view\"", "\"error\"", "\"vi\\u0065w\"", "\"click\"",
-                                        "null"};
+    static const char *const types[] = {"\"view\"",       "\"error\"",        "\"metric\"",
+                                        "\"vi\\u0065w\"", "\"m\\u0065tric\"", "\"click\"",
+                                        "\"Metric\"",     "\"metri\"",        "null"};
+    /* custom metric names: good ones first */
+    static const char *const mnames[] = {
+        "\"add_to_cart\"", "\"x\"", "\"A-z.0:9_\"", "\"add\\u005fto\\u005Fcart\"", "\"\\u0061\"",
+        "\"checkout.step:2\"",
+        "\"0123456789012345678901234567890123456789012345678901234567890123\"",
+        /* bad */
+        "\"\"", "\"01234567890123456789012345678901234567890123456789012345678901234\"",
+        "\"add to cart\"", "\"a/b\"", "\"a\\/b\"", "\"caf\\u00e9\"", "\"caf\xc3\xa9\"", "\"a\\nb\"",
+        "\"a\\u007f\"", "\"a+b\"", "5", "null", "true", "[]", "{}", "[\"x\"]"};
+    static const char *const mvals[] = {
+        "1", "0", "-0", "-0.0", "12.5", "2.5e3", "1e-400", "1.7976931348623157e308",
+        "-1.7976931348623157e308", "9223372036854775807", "-9223372036854775808", "4.9e-324",
+        "1e308", "-7", "0.1",
+        /* bad */
+        "\"1\"", "null", "true", "false", "{}", "[1]", "1e400", "-1e309", "9223372036854775808",
+        "NaN", "1.7976931348623159e308", "Infinity", "1.", "-"};
     static const char *const vs[] = {"1", "1.0", "2", "\"1\"", "-0", "true"};
     static const char *const tss[] = {"1762041601080", "1762041601080.5", "946684800000",
                                       "1.7620416e12", "1762041601", "7258118400000",
@@ -470,13 +576,15 @@ static void gen_event(struct sb *b)
     static const char *const apps[] = {"\"shop\"", "null", "\"\\u00e9\"", "\"\"", "5",
                                        "\"a\\u0000\"", "\"x\\ty\""};
     static const char *const vnames[] = {"ttfb", "fcp", "lcp", "inp", "cls", "LCP", "x"};
-    const char *fields[12];
+    const char *fields[16];
     int nf = 0;
-    /* field order is shuffled; each field present with high probability */
-    static const char *const all[] = {"v", "type", "ts", "page", "app", "seg",
-                                      "vitals", "session_id", "view_id", "error", "extra"};
+    /* field order is shuffled; each field present with high probability
+     * (the first four and "name" mostly, the rest half the time) */
+    static const char *const all[] = {"v",       "type",  "ts",     "page",  "name",
+                                      "app",     "seg",   "vitals", "value", "session_id",
+                                      "view_id", "error", "extra"};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (rn(100) < (i < 4 ? 95u : 50u))
+        if ((metric_only && i < 4) || rn(100) < (i < 5 ? 95u : 50u))
             fields[nf++] = all[i];
     for (int i = nf - 1; i > 0; i--) {
         int j = (int)rn((unsigned)i + 1);
@@ -492,10 +600,22 @@ static void gen_event(struct sb *b)
         sb_c(b, '"');
         sb_s(b, f);
         sb_s(b, "\":");
-        if (!strcmp(f, "v"))
+        if (metric_only && !strcmp(f, "v"))
+            sb_s(b, "1");
+        else if (metric_only && !strcmp(f, "type"))
+            sb_s(b, rn(4) ? "\"metric\"" : "\"m\\u0065tric\"");
+        else if (metric_only && !strcmp(f, "ts"))
+            sb_s(b, "1732000000000");
+        else if (metric_only && !strcmp(f, "page"))
+            sb_s(b, "\"/checkout\"");
+        else if (!strcmp(f, "v"))
             sb_s(b, PICKG(vs, 1));
         else if (!strcmp(f, "type"))
-            sb_s(b, PICKG(types, 3));
+            sb_s(b, PICKG(types, 5));
+        else if (!strcmp(f, "name"))
+            sb_s(b, PICKG(mnames, 7));
+        else if (!strcmp(f, "value"))
+            sb_s(b, PICKG(mvals, 15));
         else if (!strcmp(f, "ts"))
             sb_s(b, PICKG(tss, 4));
         else if (!strcmp(f, "page"))
@@ -540,6 +660,8 @@ static void gen_event(struct sb *b)
     sb_c(b, '}');
 }
 
+static void gen_event(struct sb *b) { gen_event_m(b, 0); }
+
 /* ---- mutations ---- */
 
 static const char *const snippets[] = {
@@ -548,6 +670,8 @@ static const char *const snippets[] = {
     "false", "\xc3\xa9", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc0\xaf", "\xff", "NaN", "Infinity",
     "1.", ".5", "1e", "-", "9223372036854775808", "-9223372036854775809", "1e-400", "\"v\":1,",
     "\"seg\":{},", "\"a\":1,", "{\"a\":1,\"a\":1}", "[[[[[[[[", "]]]]]]]]", "\x7f", "\x01",
+    "\"type\":\"metric\",", "\"name\":\"x\",", "\"value\":2.5,", "\"name\":", "\"value\":",
+    "metric", "1e309", "\\u005f", "_", ".", ":", "/",
 };
 
 static void mutate(struct sb *b)
@@ -667,6 +791,12 @@ int main(void)
         gen_event(&b);
         gen_ok += diff(b.p, b.n) == RW_OK;
     }
+    /* generated custom metric events: names and values good and bad */
+    for (int i = 0; i < 20000; i++) {
+        b.n = 0;
+        gen_event_m(&b, 1);
+        gen_ok += diff(b.p, b.n) == RW_OK;
+    }
     /* 300,000 mutations: of sample lines and of generated events */
     long mut_ok = 0;
     for (int i = 0; i < FJ_MUTATIONS; i++) {
@@ -691,14 +821,18 @@ int main(void)
     }
     free(b.p);
 
-    printf("inputs %ld (corners %ld, sample %d, generated 50000, mutated %d, random 30000)\n",
+    printf("inputs %ld (corners %ld, sample %d, generated 70000, mutated %d, random 30000)\n",
            n_inputs, after_corners, nl, FJ_MUTATIONS);
     printf("jansson reasons:");
     for (int r = 0; r < RW_NREJECT; r++)
         if (n_reason[r])
             printf(" %s=%ld", rw_reject_names[r], n_reason[r]);
-    printf("\nidentical-event checks on RW_OK: %ld (sample %ld, generated %ld, mutated %ld)\n",
-           n_ok, sample_ok, gen_ok, mut_ok);
+    printf("\nidentical-event checks on RW_OK: %ld (sample %ld, generated %ld, mutated %ld; "
+           "metric events %ld)\n",
+           n_ok, sample_ok, gen_ok, mut_ok, n_metric_ok);
+    /* the generator must keep covering custom metric events, good and bad */
+    CHECK(n_metric_ok > 5000);
+    CHECK(n_reason[RW_REJ_METRIC] > 2000);
 
     for (int i = 0; i < nl; i++)
         free(lines[i]);
