@@ -13,7 +13,7 @@
  * Ownership: the decoder owns one scratch area (unescaped strings, key stack,
  * a hash index for objects with many keys) sized for max_len at creation and
  * grown (rarely, by doubling) if a longer message arrives. Strings in *ev
- * (app, seg keys and values) point into that scratch -- unescaped and
+ * (app, seg keys and values, the metric name) point into that scratch -- unescaped and
  * NUL-terminated -- or, for the default app, to a static literal; they stay
  * valid until the next call on the same decoder. pn is borrowed and must
  * outlive the decoder. One decoder per thread; no allocation per call once
