@@ -25,6 +25,20 @@
  * Incident effects are isolated to the labelled metric (a ttfb incident does
  * not drag fcp/lcp along), so scoring by metric is unambiguous.
  *
+ * Suites (--suite): "classic" (the default) is the two-day incident template
+ * the bundled sample and tests/integration/test_quality.sh were made with; its
+ * output must never change for the same arguments. "detectors" is a multi-week
+ * scenario for the detector suite: a weekly cycle on top of the daily one
+ * (weekend traffic 0.6x, a slightly different weekend latency profile), a
+ * load-driven daily latency cycle, custom metric events (type "metric"), a
+ * clean warm-up week and a weekly template with every incident kind (steps,
+ * ramps, tail-only shifts, segment slowdowns, error bursts, a custom-metric
+ * drop, traffic drops and "slow for the slot" seasonal slowdowns), each
+ * labelled with the rules expected to find it. Everything the detectors suite
+ * adds draws from a second per-view stream, so the classic draws are
+ * untouched and a --clean run still differs from an incident run only in the
+ * affected views.
+ *
  * Single-threaded; all state lives in struct gen, owned by main().
  */
 #include <errno.h>
@@ -55,12 +69,33 @@
 #define MAX_LATE_MS 5000       /* arrival delay cap */
 #define DIURNAL_AMP 0.6        /* peak 1.6, trough 0.4: 4:1 */
 
+/* --suite detectors */
+#define DET_DEFAULT_DAYS 21.0
+#define DET_DEFAULT_RATE 80.0
+#define DET_WARMUP_DAYS 7.0        /* incident-free lead-in (baselines learn) */
+#define DET_SEASONAL_MIN_DAYS 14.0 /* seasonal incidents only after two weeks */
+#define DET_WEEKEND_DROP 0.4       /* weekend traffic 0.6x */
+#define DET_APP "shop"
+#define LAT_AMP_WEEKDAY 0.20 /* ttfb/fcp/lcp x(1 +- 0.2), peak 14:00 */
+#define LAT_AMP_WEEKEND 0.15 /* weekend: x1.06 (1 +- 0.15), peak 16:00 */
+#define LAT_PEAK_WEEKEND_H 16.0
+#define LAT_WEEKEND_LEVEL 1.06
+#define INP_WEEKEND_LEVEL 1.05
+#define TAIL_ADD 0.14   /* tail_shift: poor share + 14 points ... */
+#define TAIL_FROM 0.80  /* ... taken from views above the scope's p80 ... */
+#define TAIL_MAX_Q 0.85 /* ... at most 85 % of those (p75's neighbourhood stays) */
+#define TAIL_CALIB_N 40000
+#define DET_SPIKE_MIN_P 0.25 /* error_spike_page: error probability at least this */
+#define DET_SLOT_JITTER_MIN 20
+
 /* Stream ids; view streams use the top bit so they never collide. */
 #define STREAM_ARRIVALS 1
 #define STREAM_PAGES 2
 #define STREAM_SCHEDULE 3
 #define STREAM_SESSIONS 4
+#define STREAM_CALIB 5 /* + incident index * 8: tail_shift calibration samples */
 #define STREAM_VIEW (1ULL << 63)
+#define STREAM_EXTRA (1ULL << 62) /* detectors suite: per-view extra draws */
 
 /* ------------------------------------------------------------------------ */
 /* PRNG                                                                      */
@@ -198,9 +233,27 @@ static long rng_poisson(struct rng *r, double mu)
 enum { V_TTFB = 0, V_FCP, V_LCP, V_INP, V_CLS, NVITALS };
 static const char *const vital_names[NVITALS] = {"ttfb", "fcp", "lcp", "inp", "cls"};
 
-enum metric { M_TTFB = V_TTFB, M_FCP, M_LCP, M_INP, M_CLS, M_ERROR_RATE, M_VIEWS };
-static const char *const metric_names[] = {"ttfb", "fcp",        "lcp",  "inp",
-                                           "cls",  "error_rate", "views"};
+enum metric { M_TTFB = V_TTFB, M_FCP, M_LCP, M_INP, M_CLS, M_ERROR_RATE, M_VIEWS, M_CUSTOM };
+static const char *const metric_names[] = {"ttfb", "fcp",        "lcp",   "inp",
+                                           "cls",  "error_rate", "views", "custom"};
+/* web-vitals "poor" lines, as engine/metric.c's rw_vital_poor. */
+static const double poor_line[NVITALS] = {1800.0, 3000.0, 4000.0, 500.0, 0.25};
+
+/* Custom metric events (detectors suite): at most one per view, on one page. */
+enum { CMK_COUNTER = 0, CMK_VALUE };
+struct cmetric {
+    const char *name, *page; /* page: normalized */
+    int kind;
+    double p;             /* probability per view */
+    double median, sigma; /* CMK_VALUE: lognormal value (times the latency cycle) */
+};
+static const struct cmetric cmetrics[] = {
+    {"add_to_cart", "/product/?", CMK_COUNTER, 0.08, 0.0, 0.0},
+    {"checkout_click", "/checkout", CMK_COUNTER, 0.30, 0.0, 0.0},
+    {"search_latency_ms", "/search", CMK_VALUE, 0.97, 240.0, 0.5},
+};
+#define NCMETRICS (sizeof cmetrics / sizeof cmetrics[0])
+enum { CM_ADD_TO_CART = 0, CM_CHECKOUT_CLICK, CM_SEARCH_LATENCY };
 
 enum page_kind { PK_PLAIN = 0, PK_ID, PK_SEARCH };
 
@@ -369,11 +422,23 @@ enum ikind {
     IK_ERR_QUIET,
     IK_ERR_SPIKE,
     IK_TRAFFIC_DROP,
-    IK_PAGE_OUTAGE
+    IK_PAGE_OUTAGE,
+    /* detectors suite only */
+    IK_RAMP,        /* vital x(1 + (factor-1) * min(1, t/ramp)) in a scope */
+    IK_TAIL,        /* poor share of a vital up, p75 about the same */
+    IK_CUSTOM_DROP, /* a custom metric's probability per view x factor */
+    IK_SEASONAL     /* at night, lcp rises to the usual daytime level */
 };
-static const char *const ikind_names[] = {"step_page",         "segment_slowdown",
-                                          "error_burst_quiet", "error_spike_page",
-                                          "traffic_drop_app",  "page_outage"};
+static const char *const ikind_names[] = {"step_page",
+                                          "segment_slowdown",
+                                          "error_burst_quiet",
+                                          "error_spike_page",
+                                          "traffic_drop_app",
+                                          "page_outage",
+                                          "ramp",
+                                          "tail_shift",
+                                          "custom_drop",
+                                          "seasonal_slowdown"};
 
 enum seg_dim { SD_NONE = -1, SD_DEVICE = 0, SD_COUNTRY, SD_BROWSER };
 static const char *const seg_dim_names[] = {"device", "country", "browser"};
@@ -387,6 +452,17 @@ struct incident {
     int seg_dim, seg; /* SD_NONE or dimension + value index */
     double err_p;     /* error_burst_quiet: absolute error probability */
     uint64_t affected;
+    /* detectors suite */
+    int64_t ramp_ms;  /* ramp, seasonal: time to full effect (0 = at once) */
+    double level;     /* seasonal: the usual daytime latency level */
+    double tail_q;    /* tail_shift: probability to move a view in (p75, poor] */
+    double tail_c;    /* tail_shift: latency-cycle level behind p75_before */
+    double tail_lo;   /* tail_shift: lowest tail value (poor line x1.02) */
+    double tail_from; /* tail_shift: views above this (p80) may move */
+    double p75_before, poor_before, poor_after; /* tail_shift: from the calibration sample */
+    int cm;                                     /* custom_drop: custom metric index */
+    int max_delay_min; /* expected detection delay bound, 0 = not labelled */
+    char rules[96];    /* JSON list of the rules expected to find it, "" = any */
 };
 
 /* One slot of the two-day schedule template. Times are UTC time of day, so
@@ -449,20 +525,109 @@ static const struct slot schedule[] = {
 #define NSLOTS (sizeof schedule / sizeof schedule[0])
 #define SLOT_JITTER_MIN 25
 
+/* The detectors suite's weekly template: day 0 is the first day after the
+ * warm-up (a Monday for the default start). Scope: pages[] (rotated by
+ * week), else seg_dim/seg_val, else the whole app. Gaps between slots leave
+ * room for the jitter and the 15 min grace, so nothing is skipped for
+ * overlapping; seasonal slots are used only after DET_SEASONAL_MIN_DAYS. */
+struct dslot {
+    int day, minute, dur_min, ramp_min;
+    enum ikind kind;
+    enum metric metric;
+    double factor;
+    int seg_dim;
+    const char *seg_val;
+    const char *pages[3];
+    int cm;
+};
+
+#define DS(d, h, m) .day = (d), .minute = (h)*60 + (m)
+static const struct dslot dschedule[] = {
+    /* Monday */
+    {DS(0, 2, 40), .dur_min = 30, .kind = IK_SEGMENT, .metric = M_FCP, .factor = 2.0,
+     .seg_dim = SD_COUNTRY, .seg_val = "US"},
+    {DS(0, 7, 50), .dur_min = 300, .ramp_min = 180, .kind = IK_RAMP, .metric = M_LCP, .factor = 1.6,
+     .seg_dim = SD_NONE, .pages = {"/product/?", "/search", "/"}},
+    {DS(0, 14, 10), .dur_min = 30, .kind = IK_ERR_QUIET, .metric = M_ERROR_RATE,
+     .seg_dim = SD_NONE},
+    {DS(0, 19, 40), .dur_min = 60, .kind = IK_TAIL, .metric = M_LCP, .seg_dim = SD_NONE,
+     .pages = {"/product/?", "/", "/search"}},
+    /* Tuesday */
+    {DS(1, 1, 20), .dur_min = 30, .kind = IK_SEGMENT, .metric = M_TTFB, .factor = 2.5,
+     .seg_dim = SD_DEVICE, .seg_val = "mobile"},
+    {DS(1, 10, 20), .dur_min = 30, .kind = IK_STEP_PAGE, .metric = M_LCP, .factor = 1.8,
+     .seg_dim = SD_NONE, .pages = {"/search", "/product/?", "/"}},
+    {DS(1, 12, 40), .dur_min = 60, .kind = IK_CUSTOM_DROP, .metric = M_CUSTOM, .factor = 0.4,
+     .seg_dim = SD_NONE, .pages = {"/checkout", "/checkout", "/checkout"}, .cm = CM_CHECKOUT_CLICK},
+    {DS(1, 17, 20), .dur_min = 20, .kind = IK_PAGE_OUTAGE, .metric = M_VIEWS, .factor = 0.0,
+     .seg_dim = SD_NONE, .pages = {"/checkout", "/cart", "/checkout"}},
+    {DS(1, 20, 30), .dur_min = 30, .kind = IK_SEGMENT, .metric = M_LCP, .factor = 2.0,
+     .seg_dim = SD_COUNTRY, .seg_val = "IN"},
+    /* Wednesday */
+    {DS(2, 0, 40), .dur_min = 240, .ramp_min = 120, .kind = IK_SEASONAL, .metric = M_LCP,
+     .seg_dim = SD_NONE},
+    {DS(2, 8, 10), .dur_min = 300, .ramp_min = 180, .kind = IK_RAMP, .metric = M_INP, .factor = 1.6,
+     .seg_dim = SD_NONE},
+    {DS(2, 15, 0), .dur_min = 20, .kind = IK_ERR_SPIKE, .metric = M_ERROR_RATE, .factor = 10.0,
+     .seg_dim = SD_NONE, .pages = {"/search", "/cart", "/product/?"}},
+    {DS(2, 19, 40), .dur_min = 60, .kind = IK_TAIL, .metric = M_INP, .seg_dim = SD_DEVICE,
+     .seg_val = "mobile"},
+    /* Thursday */
+    {DS(3, 2, 30), .dur_min = 30, .kind = IK_SEGMENT, .metric = M_CLS, .factor = 4.0,
+     .seg_dim = SD_BROWSER, .seg_val = "chrome"},
+    {DS(3, 9, 30), .dur_min = 30, .kind = IK_STEP_PAGE, .metric = M_INP, .factor = 2.2,
+     .seg_dim = SD_NONE, .pages = {"/product/?", "/", "/cart"}},
+    {DS(3, 11, 30), .dur_min = 30, .kind = IK_ERR_QUIET, .metric = M_ERROR_RATE,
+     .seg_dim = SD_NONE},
+    {DS(3, 14, 0), .dur_min = 20, .kind = IK_TRAFFIC_DROP, .metric = M_VIEWS, .factor = 0.3,
+     .seg_dim = SD_NONE},
+    {DS(3, 18, 30), .dur_min = 30, .kind = IK_SEGMENT, .metric = M_INP, .factor = 2.5,
+     .seg_dim = SD_DEVICE, .seg_val = "mobile"},
+    /* Friday */
+    {DS(4, 6, 40), .dur_min = 300, .ramp_min = 180, .kind = IK_RAMP, .metric = M_LCP, .factor = 1.6,
+     .seg_dim = SD_DEVICE, .seg_val = "mobile"},
+    {DS(4, 13, 40), .dur_min = 60, .kind = IK_TAIL, .metric = M_LCP, .seg_dim = SD_DEVICE,
+     .seg_val = "desktop"},
+    {DS(4, 17, 10), .dur_min = 30, .kind = IK_ERR_QUIET, .metric = M_ERROR_RATE,
+     .seg_dim = SD_NONE},
+    {DS(4, 20, 0), .dur_min = 30, .kind = IK_STEP_PAGE, .metric = M_TTFB, .factor = 2.0,
+     .seg_dim = SD_NONE, .pages = {"/product/?", "/", "/search"}},
+    /* Saturday */
+    {DS(5, 1, 10), .dur_min = 240, .ramp_min = 120, .kind = IK_SEASONAL, .metric = M_LCP,
+     .seg_dim = SD_NONE},
+    {DS(5, 10, 30), .dur_min = 30, .kind = IK_SEGMENT, .metric = M_FCP, .factor = 1.8,
+     .seg_dim = SD_DEVICE, .seg_val = "mobile"},
+    {DS(5, 12, 40), .dur_min = 20, .kind = IK_ERR_SPIKE, .metric = M_ERROR_RATE, .factor = 10.0,
+     .seg_dim = SD_NONE, .pages = {"/cart", "/product/?", "/search"}},
+    {DS(5, 15, 30), .dur_min = 60, .kind = IK_CUSTOM_DROP, .metric = M_CUSTOM, .factor = 0.4,
+     .seg_dim = SD_NONE, .pages = {"/checkout", "/checkout", "/checkout"}, .cm = CM_CHECKOUT_CLICK},
+    /* Sunday */
+    {DS(6, 9, 30), .dur_min = 30, .kind = IK_SEGMENT, .metric = M_CLS, .factor = 4.0,
+     .seg_dim = SD_DEVICE, .seg_val = "mobile"},
+    {DS(6, 11, 30), .dur_min = 30, .kind = IK_STEP_PAGE, .metric = M_LCP, .factor = 1.8,
+     .seg_dim = SD_NONE, .pages = {"/product/?", "/", "/product/?"}},
+    {DS(6, 14, 40), .dur_min = 20, .kind = IK_TRAFFIC_DROP, .metric = M_VIEWS, .factor = 0.3,
+     .seg_dim = SD_NONE},
+    {DS(6, 19, 10), .dur_min = 20, .kind = IK_ERR_SPIKE, .metric = M_ERROR_RATE, .factor = 10.0,
+     .seg_dim = SD_NONE, .pages = {"/product/?", "/", "/cart"}},
+};
+#undef DS
+#define NDSLOTS (sizeof dschedule / sizeof dschedule[0])
+
 /* ------------------------------------------------------------------------ */
 /* Events and the arrival-ordered heap                                       */
 
-enum { EV_VIEW = 0, EV_ERROR };
+enum { EV_VIEW = 0, EV_ERROR, EV_METRIC };
 
 struct ev {
     int64_t arrive; /* sort key */
     uint64_t seq;   /* tie-break: generation order */
     int64_t ts;
     uint64_t view_id, session_id;
-    float vital[NVITALS];
-    uint32_t id; /* id segment value, or search term */
+    float vital[NVITALS]; /* EV_METRIC: vital[0] is the value */
+    uint32_t id;          /* id segment value, or search term */
     uint16_t page;
-    uint8_t type, present, variant, device, country, browser, errk;
+    uint8_t type, present, variant, device, country, browser, errk; /* EV_METRIC: errk = cmetric */
 };
 
 struct heap {
@@ -602,12 +767,19 @@ struct session {
     uint8_t device, country, browser;
 };
 
+enum suite { SUITE_CLASSIC = 0, SUITE_DETECTORS };
+static const char *const suite_names[] = {"classic", "detectors"};
+
 struct gen {
     /* arguments */
     uint64_t seed;
     int64_t start, end;
     double days, rate;
     int clean;
+    enum suite suite;
+    const char *app;     /* "app" field on every event, NULL = none (engine default) */
+    double warmup_days;  /* detectors suite */
+    int page_cm[NPAGES]; /* detectors suite: custom metric of each page, -1 = none */
     /* model */
     struct page pages[NPAGES];
     struct incident *inc;
@@ -618,7 +790,7 @@ struct gen {
     struct heap heap;
     struct out out;
     uint64_t seq, view_seq;
-    uint64_t n_views, n_errors, n_events;
+    uint64_t n_views, n_errors, n_events, n_metrics;
 };
 
 /* Digits-rule normalization of a template (no query/host in templates). */
@@ -768,9 +940,24 @@ static double weekend_level(int64_t t_ms)
     return fmin(1.0, fmax(0.0, 0.5 + d / 6.0));
 }
 
-static double traffic_mult(int64_t t_ms)
+static double traffic_mult(const struct gen *g, int64_t t_ms)
 {
-    return diurnal(t_ms) * (1.0 - 0.3 * weekend_level(t_ms));
+    double drop = g->suite == SUITE_DETECTORS ? DET_WEEKEND_DROP : 0.3;
+    return diurnal(t_ms) * (1.0 - drop * weekend_level(t_ms));
+}
+
+/* Detectors suite: load-driven latency cycle for ttfb/fcp/lcp (weekdays
+ * 1 +- 0.2 peaking at 14:00; weekends 1.06 (1 +- 0.15) peaking at 16:00,
+ * blended by weekend_level) and a small weekend factor on inp. */
+static void lat_profile(int64_t t_ms, double *lat, double *inp)
+{
+    double h = (double)(((t_ms % DAY_MS) + DAY_MS) % DAY_MS) / (double)HOUR_MS;
+    double w = weekend_level(t_ms);
+    double wd = 1.0 + LAT_AMP_WEEKDAY * cos(6.283185307179586 * (h - 14.0) / 24.0);
+    double we = LAT_WEEKEND_LEVEL *
+                (1.0 + LAT_AMP_WEEKEND * cos(6.283185307179586 * (h - LAT_PEAK_WEEKEND_H) / 24.0));
+    *lat = (1.0 - w) * wd + w * we;
+    *inp = 1.0 + (INP_WEEKEND_LEVEL - 1.0) * w;
 }
 
 /* Page whose expected views/min at peak is closest to QUIET_PEAK_PER_MIN;
@@ -993,10 +1180,302 @@ static void new_session(struct session *s, struct rng *r)
     s->browser = (uint8_t)pick_weighted(r, browser_w, NBROWSERS);
 }
 
+/* Vitals: lognormal around page medians, fcp = ttfb + gap, lcp = fcp + gap.
+ * The classic suite's draw order; do not change it. */
+static void draw_vitals(struct rng *r, const struct page *p, int device, int country,
+                        double v[NVITALS])
+{
+    double m = device_mult[device] * country_mult[country];
+    v[V_TTFB] = rng_lognormal(r, p->ttfb * m, 0.45);
+    v[V_FCP] = v[V_TTFB] + rng_lognormal(r, p->fcp_gap * m, 0.40);
+    v[V_LCP] = v[V_FCP] + rng_lognormal(r, p->lcp_gap * m, 0.55);
+    v[V_INP] = rng_lognormal(r, p->inp * device_mult[device], 0.65);
+    double ucls = rng_unit(r);
+    double cls_ln = rng_lognormal(r, p->cls, 1.1);
+    v[V_CLS] = ucls < 0.32 ? 0.0 : ucls < 0.40 ? cls_ln * 0.01 : cls_ln;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The detectors suite's schedule                                            */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double sorted_quantile(const double *x, size_t n, double q)
+{
+    size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+    return x[i < n ? i : n - 1];
+}
+
+static double share_above(const double *x, size_t n, double line)
+{
+    size_t lo = 0, hi = n; /* first index with x > line */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (x[mid] > line)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return (double)(n - lo) / (double)n;
+}
+
+/* tail_shift: views of the scope whose vital lies between the scope's p80 and
+ * the poor line move, with probability q, into a poor tail (poor line x1.02
+ * and up). Values below p80 are untouched and values above it stay above it,
+ * so the scope's p50 and p75 do not move (the p75..p80 band keeps its
+ * density, so p75 cannot fall into the gap) while the poor share grows by
+ * q (0.20 - poor0): q = TAIL_ADD / (0.20 - poor0), capped at TAIL_MAX_Q. p80
+ * and poor0 come from a sample of the scope's distribution at the incident's
+ * midpoint; during the incident the p80 threshold follows the latency cycle
+ * (tail_c = the cycle's level at the midpoint). A scope whose poor share is
+ * already high gets less than TAIL_ADD: the label says what it got. */
+static int calibrate_tail(const struct gen *g, struct incident *in, size_t idx)
+{
+    double *x = malloc(TAIL_CALIB_N * sizeof *x);
+    if (!x)
+        return -ENOMEM;
+    struct rng r;
+    rng_seed(&r, g->seed, STREAM_CALIB + 8 * (uint64_t)idx);
+    double lat, inpm;
+    lat_profile(in->start + (in->end - in->start) / 2, &lat, &inpm);
+    int k = (int)in->metric;
+    for (size_t i = 0; i < TAIL_CALIB_N; i++) {
+        int pi = in->page >= 0 ? in->page : pick_page(g, rng_unit(&r));
+        int dev = pick_weighted(&r, device_w, NDEVICES);
+        int cty = pick_weighted(&r, country_w, NCOUNTRIES);
+        if (in->seg_dim == SD_DEVICE)
+            dev = in->seg;
+        else if (in->seg_dim == SD_COUNTRY)
+            cty = in->seg;
+        double v[NVITALS];
+        draw_vitals(&r, &g->pages[pi], dev, cty, v);
+        x[i] = v[k] * (k == V_INP ? inpm : k == V_CLS ? 1.0 : lat);
+    }
+    qsort(x, TAIL_CALIB_N, sizeof *x, cmp_double);
+    double x75 = sorted_quantile(x, TAIL_CALIB_N, 0.75);
+    double from = sorted_quantile(x, TAIL_CALIB_N, TAIL_FROM);
+    double poor = poor_line[k];
+    double b0 = share_above(x, TAIL_CALIB_N, poor);
+    double band = share_above(x, TAIL_CALIB_N, from) - b0; /* (p80, poor] */
+    free(x);
+    double q = band > 0.0 ? TAIL_ADD / band : 0.0;
+    if (q > TAIL_MAX_Q)
+        q = TAIL_MAX_Q;
+    in->tail_from = from;
+    in->tail_q = q;
+    in->tail_c = k == V_INP ? inpm : k == V_CLS ? 1.0 : lat;
+    in->tail_lo = 1.02 * poor;
+    in->p75_before = x75;
+    in->poor_before = b0;
+    in->poor_after = b0 + q * (band > 0.0 ? band : 0.0);
+    in->factor = in->poor_after / (b0 > 0.0 ? b0 : 1e-9);
+    return 0;
+}
+
+static void set_rules(struct incident *in)
+{
+    const char *m = metric_names[in->metric];
+    switch (in->kind) {
+    case IK_STEP_PAGE:
+    case IK_SEGMENT:
+        if (in->metric == M_CLS)
+            snprintf(in->rules, sizeof in->rules, "[\"cls_shift\"]");
+        else
+            snprintf(in->rules, sizeof in->rules, "[\"%s_slowdown\"]", m);
+        in->max_delay_min = 10;
+        break;
+    case IK_RAMP:
+        snprintf(in->rules, sizeof in->rules, "[\"%s_regression\"]", m);
+        in->max_delay_min = 150;
+        break;
+    case IK_TAIL:
+        snprintf(in->rules, sizeof in->rules, "[\"%s_rating\"]", m);
+        in->max_delay_min = 30;
+        break;
+    case IK_SEASONAL:
+        snprintf(in->rules, sizeof in->rules, "[\"%s_seasonal\"]", m);
+        in->max_delay_min = 120;
+        break;
+    case IK_ERR_QUIET:
+    case IK_ERR_SPIKE:
+        snprintf(in->rules, sizeof in->rules, "[\"error_spike\"]");
+        in->max_delay_min = 10;
+        break;
+    case IK_TRAFFIC_DROP:
+        snprintf(in->rules, sizeof in->rules, "[\"traffic_drop_app\",\"traffic_drop\"]");
+        in->max_delay_min = 10;
+        break;
+    case IK_PAGE_OUTAGE:
+        snprintf(in->rules, sizeof in->rules, "[\"traffic_drop\"]");
+        in->max_delay_min = 10;
+        break;
+    case IK_CUSTOM_DROP:
+        snprintf(in->rules, sizeof in->rules, "[\"custom_metric\"]");
+        in->max_delay_min = 40;
+        break;
+    }
+}
+
+static int make_dincident(struct gen *g, const struct dslot *s, int cycle, int nquiet,
+                          int64_t start)
+{
+    struct incident in = {
+        .kind = s->kind,
+        .metric = s->metric,
+        .factor = s->factor,
+        .start = start,
+        .end = start + (int64_t)s->dur_min * MIN_MS,
+        .page = -1,
+        .seg_dim = SD_NONE,
+        .seg = -1,
+        .ramp_ms = (int64_t)s->ramp_min * MIN_MS,
+        .cm = -1,
+    };
+    if (s->kind == IK_ERR_QUIET) {
+        in.page = pick_quiet_page(g, nquiet % 3);
+        in.err_p = QUIET_ERROR_P;
+        in.factor = QUIET_ERROR_P / g->pages[in.page].err_p;
+        g->quiet_page = in.page;
+    } else if (s->pages[0]) {
+        const char *name = s->pages[cycle % 3] ? s->pages[cycle % 3] : s->pages[0];
+        in.page = page_by_norm(g, name);
+        if (in.page < 0) {
+            fprintf(stderr, "rw_gen: internal: schedule page %s not in the app\n", name);
+            return -EINVAL;
+        }
+    }
+    if (s->seg_dim != SD_NONE) {
+        in.seg_dim = s->seg_dim;
+        in.seg = seg_index(s->seg_dim, s->seg_val);
+        if (in.seg < 0)
+            return -EINVAL;
+    }
+    if (s->kind == IK_ERR_SPIKE) /* at least DET_SPIKE_MIN_P: visible at a modest rate */
+        in.factor = fmax(s->factor, DET_SPIKE_MIN_P / g->pages[in.page].err_p);
+    if (s->kind == IK_CUSTOM_DROP) {
+        in.cm = s->cm;
+        if (in.page < 0 || g->page_cm[in.page] != s->cm) {
+            fprintf(stderr, "rw_gen: internal: custom_drop page does not emit %s\n",
+                    cmetrics[s->cm].name);
+            return -EINVAL;
+        }
+    }
+    if (s->kind == IK_SEASONAL) {
+        /* the usual daytime level: the peak of the profile within 12 h */
+        double lat, inpm, peak = 0.0, worst = 1.0;
+        for (int64_t t = start - 12 * HOUR_MS; t <= start + 12 * HOUR_MS; t += 15 * MIN_MS) {
+            lat_profile(t, &lat, &inpm);
+            if (lat > peak)
+                peak = lat;
+        }
+        in.level = peak;
+        for (int64_t t = start + in.ramp_ms; t < in.end; t += MIN_MS) {
+            lat_profile(t, &lat, &inpm);
+            if (peak / lat > worst)
+                worst = peak / lat;
+        }
+        in.factor = worst;
+    }
+    if (s->kind == IK_TAIL) {
+        int rc = calibrate_tail(g, &in, g->ninc);
+        if (rc < 0)
+            return rc;
+    }
+    set_rules(&in);
+    return add_incident(g, &in);
+}
+
+/* The weekly template from the first day after the warm-up (main() makes
+ * it at most a third of the span); the same jitter, grace and
+ * no-overlap rules as the classic schedule. */
+static int build_schedule_detectors(struct gen *g)
+{
+    g->quiet_page = -1;
+    if (g->clean)
+        return 0;
+    int64_t warm = (int64_t)llround(g->warmup_days * (double)DAY_MS);
+    int64_t seasonal_from = g->start + (int64_t)llround(DET_SEASONAL_MIN_DAYS * (double)DAY_MS);
+    struct rng r;
+    rng_seed(&r, g->seed, STREAM_SCHEDULE);
+    int64_t day0 = (g->start + warm) / DAY_MS;
+    int64_t last_day = (g->end + DAY_MS - 1) / DAY_MS;
+    int64_t prev_end = INT64_MIN;
+    int nquiet = 0;
+    for (int64_t d = day0; d <= last_day; d++) {
+        int tday = (int)((d - day0) % 7);
+        int cycle = (int)((d - day0) / 7);
+        for (size_t k = 0; k < NDSLOTS; k++) {
+            const struct dslot *s = &dschedule[k];
+            if (s->day != tday)
+                continue;
+            int jitter = (int)rng_below(&r, 2 * DET_SLOT_JITTER_MIN + 1) - DET_SLOT_JITTER_MIN;
+            int64_t st = d * DAY_MS + (int64_t)(s->minute + jitter) * MIN_MS;
+            int64_t dur = (int64_t)s->dur_min * MIN_MS;
+            if (st < g->start + warm || st + dur + GRACE_MS > g->end || st < prev_end + GRACE_MS)
+                continue;
+            if (s->kind == IK_SEASONAL && st < seasonal_from)
+                continue;
+            int rc = make_dincident(g, s, cycle, nquiet, st);
+            if (rc < 0)
+                return rc;
+            if (s->kind == IK_ERR_QUIET)
+                nquiet++;
+            prev_end = st + dur;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* One view                                                                  */
+
+static int in_scope(const struct incident *in, int pi, const struct ev *e)
+{
+    if (in->page >= 0)
+        return in->page == pi;
+    if (in->seg_dim == SD_DEVICE)
+        return e->device == in->seg;
+    if (in->seg_dim == SD_COUNTRY)
+        return e->country == in->seg;
+    if (in->seg_dim == SD_BROWSER)
+        return e->browser == in->seg;
+    return 1;
+}
+
+static double ramp_frac(const struct incident *in, int64_t ts)
+{
+    if (in->ramp_ms <= 0)
+        return 1.0;
+    double f = (double)(ts - in->start) / (double)in->ramp_ms;
+    return f < 1.0 ? f : 1.0;
+}
+
+static int push_metric(struct gen *g, const struct ev *view, int64_t ts, int64_t delay, int cm,
+                       double value)
+{
+    if (ts >= g->end || in_outage(g, view->page, ts))
+        return 0;
+    struct ev e = *view;
+    e.type = EV_METRIC;
+    e.ts = ts;
+    e.errk = (uint8_t)cm;
+    e.present = 0;
+    e.vital[0] = (float)value;
+    e.arrive = ts + delay;
+    e.seq = g->seq++;
+    g->n_metrics++;
+    return heap_push(&g->heap, &e);
+}
+
 static int gen_view(struct gen *g, int64_t sec_ms, struct incident *const *active, int nactive)
 {
     struct rng r;
-    rng_seed(&r, g->seed, STREAM_VIEW | g->view_seq++);
+    uint64_t vseq = g->view_seq++;
+    rng_seed(&r, g->seed, STREAM_VIEW | vseq);
     struct ev e;
     memset(&e, 0, sizeof e);
     e.type = EV_VIEW;
@@ -1024,16 +1503,8 @@ static int gen_view(struct gen *g, int64_t sec_ms, struct incident *const *activ
     e.browser = s->browser;
     e.view_id = rng_next(&r);
 
-    /* Vitals: lognormal around page medians, fcp = ttfb + gap, lcp = fcp + gap. */
-    double m = device_mult[e.device] * country_mult[e.country];
     double v[NVITALS];
-    v[V_TTFB] = rng_lognormal(&r, p->ttfb * m, 0.45);
-    v[V_FCP] = v[V_TTFB] + rng_lognormal(&r, p->fcp_gap * m, 0.40);
-    v[V_LCP] = v[V_FCP] + rng_lognormal(&r, p->lcp_gap * m, 0.55);
-    v[V_INP] = rng_lognormal(&r, p->inp * device_mult[e.device], 0.65);
-    double ucls = rng_unit(&r);
-    double cls_ln = rng_lognormal(&r, p->cls, 1.1);
-    v[V_CLS] = ucls < 0.32 ? 0.0 : ucls < 0.40 ? cls_ln * 0.01 : cls_ln;
+    draw_vitals(&r, p, e.device, e.country, v);
     unsigned present = (1u << V_TTFB) | (1u << V_FCP);
     if (rng_unit(&r) < 0.97)
         present |= 1u << V_LCP;
@@ -1050,8 +1521,33 @@ static int gen_view(struct gen *g, int64_t sec_ms, struct incident *const *activ
     e.arrive = e.ts + arrival_delay(&r);
     double ukeep = rng_unit(&r);
 
+    /* Detectors suite: the latency cycle, and every extra draw, unconditionally
+     * and from a stream of its own (the classic draws above stay as they are). */
+    double lat = 1.0, inpm = 1.0, u_tail = 1.0, z_tail = 0.0, u_cm = 1.0, z_cm = 0.0;
+    int64_t cm_delay = 0, cm_arrive = 0;
+    if (g->suite == SUITE_DETECTORS) {
+        lat_profile(e.ts, &lat, &inpm);
+        v[V_TTFB] *= lat;
+        v[V_FCP] *= lat;
+        v[V_LCP] *= lat;
+        v[V_INP] *= inpm;
+        struct rng x;
+        rng_seed(&x, g->seed, STREAM_EXTRA | vseq);
+        u_tail = rng_unit(&x);
+        z_tail = rng_normal(&x);
+        u_cm = rng_unit(&x);
+        z_cm = rng_normal(&x);
+        double du = rng_unit(&x);
+        cm_arrive = arrival_delay(&x);
+        int cmi = g->page_cm[pi];
+        if (cmi >= 0 && cmetrics[cmi].kind == CMK_VALUE) /* the results arrive */
+            cm_delay = 20 + (int64_t)fmin(rng_lognormal(&x, 300.0, 0.5) * lat, 10000.0);
+        else /* the user clicks: seconds to a couple of minutes */
+            cm_delay = 1500 + (int64_t)fmin(-8000.0 * log(1.0 - du), 120000.0);
+    }
+
     /* Incidents: only the labelled metric moves. */
-    double keep = 1.0, err_p = p->err_p;
+    double keep = 1.0, err_p = p->err_p, cm_mult = 1.0;
     for (int i = 0; i < nactive; i++) {
         struct incident *in = active[i];
         if (e.ts < in->start || e.ts >= in->end)
@@ -1091,6 +1587,31 @@ static int gen_view(struct gen *g, int64_t sec_ms, struct incident *const *activ
             if (hit)
                 keep = 0.0;
             break;
+        case IK_RAMP:
+            hit = in_scope(in, pi, &e);
+            if (hit)
+                v[in->metric] *= 1.0 + (in->factor - 1.0) * ramp_frac(in, e.ts);
+            break;
+        case IK_SEASONAL: {
+            hit = in_scope(in, pi, &e);
+            double full = in->level / lat; /* up to the usual daytime level, never down */
+            if (hit && full > 1.0)
+                v[in->metric] *= 1.0 + (full - 1.0) * ramp_frac(in, e.ts);
+            break;
+        }
+        case IK_TAIL: {
+            hit = in_scope(in, pi, &e);
+            double now = in->metric == M_INP ? inpm : in->metric == M_CLS ? 1.0 : lat;
+            double thr = in->tail_from * now / in->tail_c, x = v[in->metric];
+            if (hit && x > thr && x <= poor_line[in->metric] && u_tail < in->tail_q)
+                v[in->metric] = in->tail_lo * exp(0.35 * fabs(z_tail));
+            break;
+        }
+        case IK_CUSTOM_DROP:
+            hit = in->page == pi;
+            if (hit)
+                cm_mult *= in->factor;
+            break;
         }
         if (hit)
             in->affected++;
@@ -1126,6 +1647,15 @@ static int gen_view(struct gen *g, int64_t sec_ms, struct incident *const *activ
                 return rc;
         }
     }
+    int cmi = g->page_cm[pi];
+    if (g->suite == SUITE_DETECTORS && cmi >= 0 && u_cm < cmetrics[cmi].p * cm_mult) {
+        const struct cmetric *cm = &cmetrics[cmi];
+        double value =
+            cm->kind == CMK_VALUE ? fmin(cm->median * lat * exp(cm->sigma * z_cm), 600000.0) : 1.0;
+        rc = push_metric(g, &e, e.ts + cm_delay, cm_arrive, cmi, value);
+        if (rc < 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -1137,9 +1667,15 @@ static void write_event(struct gen *g, const struct ev *e)
     char *p = o->buf + o->len;
     const struct page *pg = &g->pages[e->page];
 
-    p = e->type == EV_VIEW ? PUT(p, "{\"v\":1,\"type\":\"view\",\"ts\":")
-                           : PUT(p, "{\"v\":1,\"type\":\"error\",\"ts\":");
+    p = e->type == EV_VIEW    ? PUT(p, "{\"v\":1,\"type\":\"view\",\"ts\":")
+        : e->type == EV_ERROR ? PUT(p, "{\"v\":1,\"type\":\"error\",\"ts\":")
+                              : PUT(p, "{\"v\":1,\"type\":\"metric\",\"ts\":");
     p = put_u64(p, (uint64_t)e->ts);
+    if (g->app) {
+        p = PUT(p, ",\"app\":\"");
+        p = put_str(p, g->app);
+        *p++ = '"';
+    }
     p = PUT(p, ",\"page\":\"");
     if (e->variant == RV_FULL_URL)
         p = PUT(p, "https://shop.example.com");
@@ -1174,6 +1710,22 @@ static void write_event(struct gen *g, const struct ev *e)
     p = PUT(p, "\",\"browser\":\"");
     p = put_str(p, browser_names[e->browser]);
     p = PUT(p, "\"},");
+    if (e->type == EV_METRIC) {
+        const struct cmetric *cm = &cmetrics[e->errk];
+        p = PUT(p, "\"session_id\":\"");
+        p = put_hex64(p, e->session_id);
+        p = PUT(p, "\",\"name\":\"");
+        p = put_str(p, cm->name);
+        p = PUT(p, "\",\"value\":");
+        if (cm->kind == CMK_COUNTER)
+            p = put_u64(p, (uint64_t)llround(e->vital[0]));
+        else
+            p = put_fixed(p, e->vital[0], 1);
+        p = PUT(p, "}\n");
+        o->len = (size_t)(p - o->buf);
+        g->n_events++;
+        return;
+    }
     if (e->type == EV_VIEW) {
         p = PUT(p, "\"vitals\":{");
         int first = 1;
@@ -1239,7 +1791,7 @@ static int run(struct gen *g)
             else
                 i++;
         }
-        long n = rng_poisson(&arr, per_sec * traffic_mult(t + SEC_MS / 2));
+        long n = rng_poisson(&arr, per_sec * traffic_mult(g, t + SEC_MS / 2));
         for (long i = 0; i < n; i++) {
             int rc = gen_view(g, t, active, nactive);
             if (rc < 0)
@@ -1284,8 +1836,22 @@ static int write_labels(const struct gen *g, const char *path)
     }
     fprintf(f,
             "{\"generator\":\"rw_gen\",\"seed\":%" PRIu64 ",\"start\":%" PRId64 ",\"end\":%" PRId64
-            ",\"days\":%.6g,\"rate\":%.6g,\"clean\":%s,\"incidents\":[",
+            ",\"days\":%.6g,\"rate\":%.6g,\"clean\":%s,",
             g->seed, g->start, g->end, g->days, g->rate, g->clean ? "true" : "false");
+    if (g->app)
+        fprintf(f, "\"app\":\"%s\",", g->app);
+    if (g->suite == SUITE_DETECTORS) {
+        fprintf(f,
+                "\"suite\":\"detectors\",\"warmup_days\":%.6g,\"seasonal_min_days\":%.6g,"
+                "\"weekend_traffic\":%.3g,\"custom_metrics\":[",
+                g->warmup_days, DET_SEASONAL_MIN_DAYS, 1.0 - DET_WEEKEND_DROP);
+        for (size_t k = 0; k < NCMETRICS; k++)
+            fprintf(f, "%s{\"name\":\"%s\",\"page\":\"%s\",\"kind\":\"%s\",\"prob\":%.3g}",
+                    k ? "," : "", cmetrics[k].name, cmetrics[k].page,
+                    cmetrics[k].kind == CMK_COUNTER ? "counter" : "value", cmetrics[k].p);
+        fprintf(f, "],");
+    }
+    fprintf(f, "\"incidents\":[");
     for (size_t i = 0; i < g->ninc; i++) {
         const struct incident *in = &g->inc[i];
         char scope[160], t0[32];
@@ -1301,6 +1867,23 @@ static int write_labels(const struct gen *g, const char *path)
         if (in->kind == IK_ERR_QUIET)
             fprintf(f, ",\"error_prob\":%.4g,\"peak_views_per_min\":%.3g", in->err_p,
                     g->rate * (1.0 + DIURNAL_AMP) * g->pages[in->page].share);
+        if (in->kind == IK_CUSTOM_DROP)
+            fprintf(f, ",\"name\":\"%s\",\"base_prob\":%.4g,\"prob\":%.4g", cmetrics[in->cm].name,
+                    cmetrics[in->cm].p, cmetrics[in->cm].p * in->factor);
+        if (in->kind == IK_RAMP || in->kind == IK_SEASONAL)
+            fprintf(f, ",\"ramp_min\":%" PRId64 ",\"hold_min\":%" PRId64,
+                    (int64_t)(in->ramp_ms / MIN_MS),
+                    (int64_t)((in->end - in->start - in->ramp_ms) / MIN_MS));
+        if (in->kind == IK_SEASONAL)
+            fprintf(f, ",\"level\":%.4g", in->level);
+        if (in->kind == IK_TAIL)
+            fprintf(f,
+                    ",\"poor_line\":%.4g,\"poor_share_before\":%.4f,\"poor_share_after\":%.4f,"
+                    "\"p75\":%.4g,\"move_prob\":%.4f",
+                    poor_line[in->metric], in->poor_before, in->poor_after, in->p75_before,
+                    in->tail_q);
+        if (in->rules[0])
+            fprintf(f, ",\"rules\":%s,\"max_delay_min\":%d", in->rules, in->max_delay_min);
         fprintf(f, ",\"start_utc\":\"%s\",\"affected_views\":%" PRIu64 "}", t0, in->affected);
     }
     fprintf(f, "%s]}\n", g->ninc ? "\n" : "");
@@ -1333,6 +1916,12 @@ static void print_summary(const struct gen *g, double secs)
             " pages=%d (normalized) bytes=%" PRIu64 "\n",
             g->seed, t0, t1, g->days, g->rate, g->clean ? "yes" : "no", g->n_events, g->n_views,
             g->n_errors, seen, g->out.bytes);
+    if (g->suite == SUITE_DETECTORS)
+        fprintf(stderr,
+                "rw_gen: suite=%s app=%s metrics=%" PRIu64
+                " warmup_days=%.3g views/min mean=%.1f\n",
+                suite_names[g->suite], g->app ? g->app : "(none)", g->n_metrics, g->warmup_days,
+                (double)g->n_views / ((double)(g->end - g->start) / (double)MIN_MS));
     if (seen > 0)
         fprintf(stderr, "rw_gen: busiest %s %.0f views/h, quietest %s %.1f views/h\n",
                 g->pages[busiest].norm, (double)g->pages[busiest].views / hours,
@@ -1344,6 +1933,15 @@ static void print_summary(const struct gen *g, double secs)
         incident_scope(g, in, scope, sizeof scope);
         fmt_time(in->start, a, sizeof a);
         fmt_time(in->end, b, sizeof b);
+        if (g->suite == SUITE_DETECTORS) {
+            fprintf(stderr,
+                    "  inc%-3zu %-18s %-14s x%-6.3g %-30s %s .. %s affected_views=%-6" PRIu64
+                    " %s\n",
+                    i + 1, ikind_names[in->kind],
+                    in->kind == IK_CUSTOM_DROP ? cmetrics[in->cm].name : metric_names[in->metric],
+                    in->factor, scope, a, b + 5, in->affected, in->rules);
+            continue;
+        }
         fprintf(stderr,
                 "  inc%-3zu %-18s %-10s x%-6.3g %-34s %s .. %s affected_views=%" PRIu64 "\n", i + 1,
                 ikind_names[in->kind], metric_names[in->metric], in->factor, scope, a, b + 11,
@@ -1358,16 +1956,25 @@ static void print_summary(const struct gen *g, double secs)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rw_gen [--seed N] [--start EPOCH_MS] [--days D] [--rate VIEWS_PER_MIN]\n"
-               "              [--clean] [--out FILE[.gz]] [--labels FILE]\n"
-               "  --seed N        PRNG seed (default 1); same arguments -> same bytes\n"
-               "  --start MS      first event time, epoch ms (default 1762128000000 =\n"
-               "                  2025-11-03T00:00:00Z, a Monday)\n"
-               "  --days D        span in days, fractional ok (default 2)\n"
-               "  --rate V        mean views per minute for the whole app (default 300)\n"
-               "  --clean         no incidents\n"
-               "  --out FILE      NDJSON output; a .gz name is gzip-compressed (default stdout)\n"
-               "  --labels FILE   write the incident labels (JSON)\n");
+    fprintf(f,
+            "usage: rw_gen [--suite classic|detectors] [--seed N] [--start EPOCH_MS] [--days D]\n"
+            "              [--rate VIEWS_PER_MIN] [--clean] [--app NAME] [--warmup-days D]\n"
+            "              [--out FILE[.gz]] [--labels FILE]\n"
+            "  --suite S       classic (default): the two-day incident template;\n"
+            "                  detectors: weeks with a weekly cycle, custom metric events\n"
+            "                  and every incident kind, labelled with the expected rules\n"
+            "  --seed N        PRNG seed (default 1); same arguments -> same bytes\n"
+            "  --start MS      first event time, epoch ms (default 1762128000000 =\n"
+            "                  2025-11-03T00:00:00Z, a Monday)\n"
+            "  --days D        span in days, fractional ok (default 2; detectors: 21)\n"
+            "  --rate V        mean weekday views per minute for the whole app\n"
+            "                  (default 300; detectors: 80)\n"
+            "  --clean         no incidents\n"
+            "  --app NAME      put \"app\":NAME on every event (default none; detectors: shop)\n"
+            "  --warmup-days D detectors: incident-free lead-in (default 7, at most a third\n"
+            "                  of the span)\n"
+            "  --out FILE      NDJSON output; a .gz name is gzip-compressed (default stdout)\n"
+            "  --labels FILE   write the incident labels (JSON)\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -1403,6 +2010,18 @@ static int parse_double(const char *s, double *out)
     return 0;
 }
 
+static int valid_app(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == ':' || *s == '-'))
+            return 0;
+    return 1;
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -1416,8 +2035,9 @@ int main(int argc, char **argv)
     g.start = DEFAULT_START_MS;
     g.days = 2.0;
     g.rate = 300.0;
+    g.warmup_days = DET_WARMUP_DAYS;
     const char *out_path = NULL, *labels_path = NULL;
-    int rc = 0;
+    int rc = 0, days_set = 0, rate_set = 0, app_set = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1430,7 +2050,8 @@ int main(int argc, char **argv)
             g.clean = 1;
             continue;
         } else if (strcmp(a, "--seed") && strcmp(a, "--start") && strcmp(a, "--days") &&
-                   strcmp(a, "--rate") && strcmp(a, "--out") && strcmp(a, "--labels")) {
+                   strcmp(a, "--rate") && strcmp(a, "--out") && strcmp(a, "--labels") &&
+                   strcmp(a, "--suite") && strcmp(a, "--app") && strcmp(a, "--warmup-days")) {
             fprintf(stderr, "rw_gen: unknown option %s\n", a);
             usage(stderr);
             return 2;
@@ -1442,8 +2063,24 @@ int main(int argc, char **argv)
             bad = parse_i64(val, &g.start) < 0 || g.start < 0;
         } else if (strcmp(a, "--days") == 0) {
             bad = parse_double(val, &g.days) < 0 || g.days <= 0.0 || g.days > 3660.0;
+            days_set = 1;
         } else if (strcmp(a, "--rate") == 0) {
             bad = parse_double(val, &g.rate) < 0 || g.rate <= 0.0 || g.rate > 1e8;
+            rate_set = 1;
+        } else if (strcmp(a, "--suite") == 0) {
+            if (strcmp(val, "classic") == 0)
+                g.suite = SUITE_CLASSIC;
+            else if (strcmp(val, "detectors") == 0)
+                g.suite = SUITE_DETECTORS;
+            else
+                bad = 1;
+        } else if (strcmp(a, "--app") == 0) {
+            bad = !valid_app(val);
+            g.app = val;
+            app_set = 1;
+        } else if (strcmp(a, "--warmup-days") == 0) {
+            bad = parse_double(val, &g.warmup_days) < 0 || g.warmup_days < 0.0 ||
+                  g.warmup_days > 3660.0;
         } else if (strcmp(a, "--out") == 0) {
             out_path = val;
         } else {
@@ -1456,9 +2093,33 @@ int main(int argc, char **argv)
         }
         i++;
     }
+    if (g.suite == SUITE_DETECTORS) {
+        if (!days_set)
+            g.days = DET_DEFAULT_DAYS;
+        if (!rate_set)
+            g.rate = DET_DEFAULT_RATE;
+        if (!app_set)
+            g.app = DET_APP;
+    }
     g.end = g.start + (int64_t)llround(g.days * (double)DAY_MS);
+    if (g.warmup_days > g.days / 3.0)
+        g.warmup_days = g.days / 3.0;
 
-    if (build_pages(&g) < 0 || build_schedule(&g) < 0)
+    if (build_pages(&g) < 0)
+        return 2;
+    for (int i = 0; i < NPAGES; i++)
+        g.page_cm[i] = -1;
+    if (g.suite == SUITE_DETECTORS)
+        for (size_t k = 0; k < NCMETRICS; k++) {
+            int pi = page_by_norm(&g, cmetrics[k].page);
+            if (pi < 0) {
+                fprintf(stderr, "rw_gen: internal: custom metric page %s not in the app\n",
+                        cmetrics[k].page);
+                return 2;
+            }
+            g.page_cm[pi] = (int)k;
+        }
+    if ((g.suite == SUITE_DETECTORS ? build_schedule_detectors(&g) : build_schedule(&g)) < 0)
         return 2;
 
     g.out.buf = malloc(OBUF_CAP);
