@@ -89,6 +89,9 @@ def custom_metric_of(alert):
     if not isinstance(metric, str):
         return False, None
     if metric == "custom":
+        scope = alert.get("scope")
+        if isinstance(scope, dict) and isinstance(scope.get("metric"), str):
+            return True, scope["metric"]  # rumwatch: the name is a scope dim
         for key in CUSTOM_NAME_FIELDS:
             val = alert.get(key)
             if isinstance(val, str) and val:
