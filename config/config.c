@@ -556,6 +556,10 @@ static int load_rules(struct ctx *c, struct rw_config *cfg, const config_setting
         char msg[256] = "";
         if (r->det->validate && r->det->validate(r->params, msg, sizeof msg))
             return fail(c, g, "%s", msg);
+        if ((r->det->flags & RW_DET_RATINGS) && !rw_metric_is_vital(r->metric))
+            return fail(c, config_setting_get_member(g, "detector"),
+                        "detector %s rates web vitals: metric must be ttfb, fcp, lcp, inp or cls",
+                        r->det->name);
         if (r->metric != RW_M_CUSTOM && strcmp(r->match, "*") != 0)
             return fail(c, config_setting_get_member(g, "match"),
                         "'match' selects custom metrics by name: only for metric = \"custom\"");

@@ -146,7 +146,14 @@ void rw_alert_summary(const struct rw_alert_view *a, char *buf, size_t len)
     int threshold = a->rule->det == &rw_detector_threshold;
     double per_min = a->window_s > 0 ? 60.0 / a->window_s : 1;
 
-    if (rw_metric_is_vital(m)) {
+    if (a->rule->det->flags & RW_DET_RATINGS) {
+        /* value/expected are the poor share, not the statistic */
+        char hi[40] = "";
+        if (isfinite(v->high))
+            snprintf(hi, sizeof hi, " (alert above %.1f%%)", 100 * v->high);
+        snprintf(buf, len, "%spoor %s share %.1f%% vs usual %.1f%%%s over %u views on %s", state,
+                 metric_label(m), 100 * v->value, 100 * v->expected, hi, v->n, where);
+    } else if (rw_metric_is_vital(m)) {
         snprintf(pre, sizeof pre, "%s%s %s %s", state, rw_stat_names[a->rule->stat],
                  metric_label(m), val);
         if (threshold)

@@ -742,18 +742,24 @@ static void build_obs(const struct rw_rule_cfg *r, const struct scope *sc, const
         const struct rw_qacc *q = vacc[sc->vidx[r->metric]];
         o->n = q ? q->n : 0;
         o->value = o->n ? rw_qacc_quantile(q, rw_stat_quantile(r->stat)) : NAN;
-        if (o->n && (r->det->flags & RW_DET_RATINGS)) {
-            /* Exact up to RW_QEXACT values, within the sketch's 1% otherwise. */
-            double le_good = rw_qacc_cdf(q, rw_vital_good[r->metric]) * o->n;
-            double le_poor = rw_qacc_cdf(q, rw_vital_poor[r->metric]) * o->n;
-            uint32_t g = (uint32_t)llround(le_good), gp = (uint32_t)llround(le_poor);
-            if (gp > o->n)
-                gp = o->n;
-            if (g > gp)
-                g = gp;
-            o->rating[0] = g;
-            o->rating[1] = gp - g;
-            o->rating[2] = o->n - gp;
+        if (w && (r->det->flags & RW_DET_RATINGS)) {
+            /* The window's own samples, not a low-traffic pool: rating
+             * detectors sum windows themselves (span), a pool would count
+             * samples twice. Exact up to RW_QEXACT values, within the
+             * sketch's 1 % of the lines otherwise. */
+            const struct rw_qacc *own = &w->vit[sc->vidx[r->metric]];
+            if (own->n) {
+                double le_good = rw_qacc_cdf(own, rw_vital_good[r->metric]) * own->n;
+                double le_poor = rw_qacc_cdf(own, rw_vital_poor[r->metric]) * own->n;
+                uint32_t g = (uint32_t)llround(le_good), gp = (uint32_t)llround(le_poor);
+                if (gp > own->n)
+                    gp = own->n;
+                if (g > gp)
+                    g = gp;
+                o->rating[0] = g;
+                o->rating[1] = gp - g;
+                o->rating[2] = own->n - gp;
+            }
         }
     } else if (r->metric == RW_M_ERROR_RATE) {
         o->n = o->views;

@@ -430,6 +430,68 @@ static void test_single_child(void)
     rw_config_free(&cfg);
 }
 
+/* ---- ratings reach rating detectors ------------------------------------ */
+
+/* 40 views a minute on one page: 80 % good, 15 % NI, 5 % poor LCP, then the
+ * poor share triples while p75 stays put. The engine counts the ratings
+ * from the window's samples; rating_shift fires and its summary speaks of
+ * the poor share. */
+static void test_ratings(void)
+{
+    struct rw_config *cfg = load(
+        "engine = { window = 60.0; lateness = 0.0; pool_windows = 1; };\n"
+        "scopes = ( { name = \"page\"; dims = [\"page\"]; } );\n"
+        "rules = ( { name = \"lcp_rating\"; metric = \"lcp\"; detector = \"rating_shift\";\n"
+        "            alpha = 1e-4; min_history = 20; span = 5; for = 1; recover = 2; },\n"
+        "          { name = \"lcp_p75\"; metric = \"lcp\"; detector = \"robust_z\"; scale = \"log\";\n"
+        "            z = 3.5; min_n = 20; for = 1; } );\n");
+    CHECK(cfg != NULL);
+    if (!cfg)
+        return;
+    struct capture cap = {0};
+    struct rw_engine *e = engine(cfg, &cap);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 7);
+    int m = 0;
+    for (; m < 60; m++)
+        for (int i = 0; i < 40; i++) {
+            double u = gsl_rng_uniform(rng);
+            int shifted = m >= 40;
+            /* good: 1000-2400; NI: 2600-3900; poor: 4500-9000 */
+            double poor = shifted ? 0.15 : 0.05;
+            double lcp = u < 0.80 - (shifted ? 0.10 : 0) ? 1000 + 1400 * gsl_rng_uniform(rng)
+                         : u < 1 - poor                   ? 2600 + 1300 * gsl_rng_uniform(rng)
+                                                          : 4500 + 4500 * gsl_rng_uniform(rng);
+            view(e, T0 + m * MIN + i * 100, "/x", "d", "US", lcp);
+        }
+    view(e, T0 + m * MIN, "/x", "d", "US", 1000);
+    CHECK_INT(count(&cap, "lcp_p75", "firing", -1), 0);
+    CHECK_INT(count(&cap, "lcp_rating", "firing", 1), 1);
+    for (int i = 0; i < cap.n; i++) {
+        json_t *j = line_json(&cap, i);
+        if (strcmp(jstr(j, "rule"), "lcp_rating") == 0 && strcmp(jstr(j, "state"), "firing") == 0) {
+            printf("rating_shift: %s\n", jstr(j, "summary"));
+            CHECK(json_integer_value(json_object_get(j, "ts")) >= T0 + 41 * MIN);
+            CHECK(json_integer_value(json_object_get(j, "ts")) <= T0 + 45 * MIN);
+            CHECK(strstr(jstr(j, "summary"), "poor LCP share") != NULL);
+            CHECK(json_number_value(json_object_get(j, "value")) > 0.09);
+            CHECK(json_number_value(json_object_get(j, "expected")) < 0.08);
+        }
+        json_decref(j);
+    }
+    gsl_rng_free(rng);
+    cap_clear(&cap);
+    rw_engine_destroy(&e);
+    rw_config_free(&cfg);
+
+    char err[512];
+    struct rw_config *bad = rw_config_load_string(
+        "rules = ( { name = \"x\"; metric = \"views\"; detector = \"rating_shift\"; } );",
+        "bad.conf", err, sizeof err);
+    CHECK(bad == NULL);
+    CHECK(strstr(err, "bad.conf:1") && strstr(err, "rates web vitals"));
+}
+
 /* ---- Benjamini-Hochberg across a rule's series -------------------------- */
 
 /* 200 clean pages, robust_z with a loose per-series z = 2 (p = 0.023 each):
@@ -527,6 +589,7 @@ int main(void)
     test_nodata_policies();
     test_explainer();
     test_single_child();
+    test_ratings();
     test_bh();
     printf("%d checks, %d failures\n", rw_test_checks, rw_test_failures);
     return rw_test_failures != 0;
