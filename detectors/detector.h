@@ -11,7 +11,8 @@
  * Values reaching a detector are finite or NaN (NaN = the statistic is not
  * available this window, e.g. no vitals measured); the engine never passes inf.
  * A vital rule's window without measurements (n == 0) is insufficient for
- * every detector: the engine does not call eval for it (learn still runs).
+ * every detector: the engine does not call eval for it, and calls learn for
+ * it only if the detector sets RW_DET_LEARN_EMPTY.
  */
 #ifndef RW_DETECTOR_H
 #define RW_DETECTOR_H
@@ -90,6 +91,9 @@ struct rw_verdict {
 /* Detector capabilities (struct rw_detector.flags). */
 #define RW_DET_PVALUE 1u  /* verdict.p is a p-value: the rule's q applies (BH) */
 #define RW_DET_RATINGS 2u /* wants obs.rating[] filled (vital rules) */
+#define RW_DET_LEARN_EMPTY 4u /* learn must also see vital windows without any
+                                 measurement (value NaN, n 0); without the flag
+                                 the engine may skip learn for them */
 
 struct rw_detector {
     const char *name; /* "threshold", "robust_z", ... as written in config */

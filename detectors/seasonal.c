@@ -1116,5 +1116,5 @@ const struct rw_detector rw_detector_seasonal = {
     .init = se_init,
     .eval = se_eval,
     .learn = se_learn,
-    .flags = RW_DET_PVALUE,
+    .flags = RW_DET_PVALUE | RW_DET_LEARN_EMPTY,
 };

@@ -728,8 +728,25 @@ enum rw_reject rw_engine_ingest_json(struct rw_engine *e, const char *buf, size_
 
 /* ---- evaluation ------------------------------------------------------- */
 
+/* Quantiles of one series' window, computed once per (vital, stat): several
+ * rules often watch the same p75. */
+struct qcache {
+    uint32_t have[RW_NVITALS]; /* bit per stat */
+    double q[RW_NVITALS][RW_NSTATS];
+};
+
+static double cached_quantile(struct qcache *qc, const struct rw_qacc *q, int vital, int stat)
+{
+    if (!(qc->have[vital] >> stat & 1u)) {
+        qc->q[vital][stat] = rw_qacc_quantile(q, rw_stat_quantile(stat));
+        qc->have[vital] |= 1u << stat;
+    }
+    return qc->q[vital][stat];
+}
+
 static void build_obs(const struct rw_rule_cfg *r, const struct scope *sc, const struct wslot *w,
-                      const struct rw_qacc *const *vacc, int64_t ts_end, struct rw_obs *o)
+                      const struct rw_qacc *const *vacc, struct qcache *qc, int64_t ts_end,
+                      struct rw_obs *o)
 {
     o->ts_end = ts_end;
     o->words = 0;
@@ -741,7 +758,7 @@ static void build_obs(const struct rw_rule_cfg *r, const struct scope *sc, const
     if (rw_metric_is_vital(r->metric)) {
         const struct rw_qacc *q = vacc[sc->vidx[r->metric]];
         o->n = q ? q->n : 0;
-        o->value = o->n ? rw_qacc_quantile(q, rw_stat_quantile(r->stat)) : NAN;
+        o->value = o->n ? cached_quantile(qc, q, r->metric, r->stat) : NAN;
         if (w && (r->det->flags & RW_DET_RATINGS)) {
             /* The window's own samples, not a low-traffic pool: rating
              * detectors sum windows themselves (span), a pool would count
@@ -1550,6 +1567,36 @@ static void choose_vital_sources(struct rw_engine *e, const struct scope *sc, st
     }
 }
 
+/* A vital rule's window without measurements on a series whose alert is
+ * inactive: insufficient, nothing can change state. The most common case by
+ * far on sparse traffic (most series x rules x windows), so it skips the
+ * obs, the verdict and the state machine; learn runs only for detectors
+ * that want empty windows. Returns 0 when the general path must run
+ * (an active or flapping alert, or nodata = alert, has to count the window). */
+static int idle_rule(struct rw_engine *e, const struct scope *sc, struct series *s, int k,
+                     const struct rw_rule_cfg *r, int64_t ts_end)
+{
+    struct alert_state *a = astate(sc, s, k);
+    if (a->state != RW_ALERT_INACTIVE || a->flapping || r->nodata == RW_NODATA_ALERT)
+        return 0;
+    e->st.evaluations++;
+    e->st.insufficient++;
+    if (a->nodata < UINT16_MAX)
+        a->nodata++;
+    if (r->det->flags & RW_DET_LEARN_EMPTY) {
+        struct rw_obs o;
+        struct rw_verdict v;
+        memset(&o, 0, sizeof o);
+        o.ts_end = ts_end;
+        o.value = NAN;
+        memset(&v, 0, sizeof v);
+        v.kind = RW_VERDICT_INSUFFICIENT;
+        v.value = v.expected = v.low = v.high = v.score = v.p = NAN;
+        r->det->learn(r->params, dstate(sc, s, k), &o, &v);
+    }
+    return 1;
+}
+
 /* Moving average of views per window behind the traffic share of an alert. */
 #define VPW_ALPHA (1.0f / 60.0f)
 
@@ -1569,12 +1616,17 @@ static void close_window(struct rw_engine *e, int64_t w)
                 int pooled[RW_NVITALS];
                 choose_vital_sources(e, sc, s, have ? slot : NULL, vacc, pooled);
                 s->vpw += ((float)(have ? slot->views : 0) - s->vpw) * VPW_ALPHA;
+                struct qcache qc;
+                memset(qc.have, 0, sizeof qc.have);
                 for (int k = 0; k < sc->nrules; k++) {
                     if (k < 64 && (s->skip >> k & 1))
                         continue;
+                    const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
+                    if (rw_metric_is_vital(r->metric) && vacc[sc->vidx[r->metric]]->n == 0 &&
+                        idle_rule(e, sc, s, k, r, ts_end))
+                        continue;
                     struct rw_obs o;
-                    build_obs(&e->cfg->rules[sc->rs[k].rule], sc, have ? slot : NULL, vacc,
-                              ts_end, &o);
+                    build_obs(r, sc, have ? slot : NULL, vacc, &qc, ts_end, &o);
                     eval_rule(e, si, s, k, &o);
                 }
                 for (int v = 0; v < sc->nvit; v++)
