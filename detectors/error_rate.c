@@ -29,6 +29,30 @@
  * Windows enter the baseline only once they leave the span, and every window
  * of a breaching span is marked, so an incident never tests against itself.
  *
+ * p-value (RW_DET_PVALUE): the mid-p above, on every evaluated window; a
+ * breach has p < alpha and passes min_errors and min_ratio (big).
+ *
+ * Shrinkage: a series with fewer than min_baseline_views views in its ring
+ * borrows its parent's rate (obs->parent, the same rule on the parent
+ * series, with a full baseline itself): the baseline is topped up to
+ * min_baseline_views views with pseudo-data at the parent's rate, i.e.
+ *     E' = E + E_parent / V_parent x V0,  V' = V + V0,
+ *     V0 = min_baseline_views - V  (<= V_parent),
+ * and the same test runs on (E', V'). The prior is worth at most
+ * min_baseline_views views and fades as the series' own views come in, so
+ * a brand-new quiet page can fire on an error burst at once, while a page
+ * with a baseline of its own is never judged by its parent. Under "same
+ * rate as the parent" the test keeps its promise (the prior is data from
+ * the parent); a page that always errs more than its parent can fire
+ * early on (docs/detectors.md has the figures).
+ *
+ * The test runs in its negative-binomial form, which takes a fractional E:
+ * with q = V / (V + x),
+ *     P(Bin(E+e, pi) >= e) = P(NB(E+1, q) >= e),
+ *     P(Bin(E+e, pi) =  e) = P(NB(E+1, q) =  e) / q,
+ * so for whole E it is exactly the binomial mid-p (to 1e-14; whole E
+ * still goes through the binomial).
+ *
  * State (engine-owned, state_size() bytes): a ring of (errors, views) per
  * window, running sums, and the count of consecutive breach windows. Breach
  * windows are not learned, so an incident does not become its own baseline;
@@ -48,6 +72,8 @@
 #define ER_SPAN_MAX 30
 /* gsl_cdf_binomial_* take unsigned int counts. */
 #define ER_COUNT_MAX 4000000000.0
+
+static const char er_test[] = "conditional Poisson rate test (mid-p)";
 
 struct er_params {
     int history;
@@ -176,16 +202,26 @@ static void er_init(const void *params, void *state)
 }
 
 /* Mid-p of "e or more of the E+e errors fall in the window", the window
- * holding share pi of the exposure. Decreasing in e (for fixed E, pi). */
+ * holding share pi of the exposure. Whole E (a series' own baseline): the
+ * binomial. Fractional E (with the parent's prior): the negative-binomial
+ * form (top of the file), equal to the binomial for whole E; the binomial
+ * is kept there as it is a little cheaper. Decreasing in e (for fixed E, pi). */
 static double midp_upper(double e, double base_errors, double pi)
 {
     if (e <= 0)
         return 1.0;
-    unsigned int n = (unsigned int)(base_errors + e);
     unsigned int k = (unsigned int)e;
-    double q = gsl_cdf_binomial_Q(k, pi, n); /* P(X > e) */
-    double d = gsl_ran_binomial_pdf(k, pi, n);
-    return q + 0.5 * d;
+    if (base_errors == floor(base_errors)) {
+        unsigned int n = (unsigned int)(base_errors + e);
+        double q = gsl_cdf_binomial_Q(k, pi, n); /* P(X > e) */
+        double d = gsl_ran_binomial_pdf(k, pi, n);
+        return q + 0.5 * d;
+    }
+    double q = 1.0 - pi, r = base_errors + 1.0;
+    double gt = gsl_cdf_negative_binomial_Q(k, q, r); /* P(X > e) */
+    double d = gsl_ran_negative_binomial_pdf(k, q, r);
+    double m = gt + d * (1.0 - 0.5 / q);
+    return m > 0 ? m : 0;
 }
 
 /* Smallest error count that is significant at alpha (NaN if none below the
@@ -254,19 +290,40 @@ static void er_eval(const void *params, const void *state, const struct rw_obs *
     }
     uint32_t nw = s->npend + 1;
     double E = (double)s->sum_sessions, V = (double)s->sum_views;
+    double E_raw = (double)s->sum_errors;
     /* Errors can arrive without a view (the page died before its view
      * beacon): count the window as one view of exposure so the test and the
      * rate stay defined. */
     double x = v > 0 ? v : 1.0;
 
+    /* A thin baseline is topped up with the parent's rate (top of file). */
+    const struct er_state *ps = obs->parent;
+    double V0 = 0;
+    if (ps && V < (double)p->min_baseline_views &&
+        (double)ps->sum_views >= (double)p->min_baseline_views && ps->sum_views > 0) {
+        double Vp = (double)ps->sum_views;
+        V0 = (double)p->min_baseline_views - V;
+        if (V0 > Vp)
+            V0 = Vp;
+        E += (double)ps->sum_sessions / Vp * V0;
+        E_raw += (double)ps->sum_errors / Vp * V0;
+        V += V0;
+    }
+
     out->kind = RW_VERDICT_INSUFFICIENT;
     out->score_kind = RW_SCORE_P;
     out->value = (raw > 0 || v > 0) ? raw / x : NAN;
-    out->expected = V > 0 ? (double)s->sum_errors / V : NAN;
+    out->expected = V > 0 ? E_raw / V : NAN;
     out->low = 0;
     out->high = NAN;
     out->score = NAN;
     out->n = v > 4e9 ? 4000000000u : (uint32_t)v;
+    out->p = NAN;
+    out->big = 0;
+    out->shrunk = 0;
+    out->base_windows = s->count;
+    out->test = er_test;
+    out->base[0] = '\0';
     out->why[0] = '\0';
 
     if (raw == 0 && v == 0) {
@@ -302,13 +359,22 @@ static void er_eval(const void *params, const void *state, const struct rw_obs *
     if (k_gate < p->min_errors)
         k_gate = p->min_errors;
     out->score = pv;
+    out->p = pv;
+    out->shrunk = V0 > 0;
 
     int sig = pv < p->alpha;
     int enough = e >= p->min_errors;
     int ratio = e >= p->min_ratio * rate0 * x;
+    out->big = (uint8_t)(enough && ratio);
     out->kind = sig && enough && ratio ? RW_VERDICT_BREACH : RW_VERDICT_OK;
     if (!obs->words)
         return; /* the band and the words are only needed when reported */
+
+    if (V0 > 0)
+        snprintf(out->base, sizeof out->base, "%u own windows + parent rate for %.0f views",
+                 s->count, V0);
+    else
+        snprintf(out->base, sizeof out->base, "mean rate of last %u windows", s->count);
 
     double k_sig = min_significant_errors(E, pi, p->alpha);
     out->high = isfinite(k_sig) ? (k_sig > k_gate ? k_sig : k_gate) / x : NAN;
@@ -394,4 +460,5 @@ const struct rw_detector rw_detector_error_rate = {
     .init = er_init,
     .eval = er_eval,
     .learn = er_learn,
+    .flags = RW_DET_PVALUE,
 };

@@ -1,8 +1,9 @@
 /* robust_z: how far this window's value is from the median of the last
  * `history` windows, in units of a robust sigma (1.4826 x MAD).
  *
- * State (engine-owned, state_size() bytes): a float ring of the last
- * `history` evaluable values, its fill count and write head. The ring keeps
+ * State (engine-owned, state_size() bytes = 16 + 4 x history): a float ring
+ * of the last `history` evaluable values, its fill count and write head, the
+ * cached finite-sample factor and the typical samples per window. The ring keeps
  * every evaluable value, breach windows included: the median ignores a short
  * incident, and a permanent level change becomes the new normal once it fills
  * half the ring (~history/2 windows). A steady ramp is never caught: the
@@ -20,6 +21,29 @@
  * are right-skewed (the p75 of lognormal samples is lognormal-ish), which on
  * the linear scale makes "up" fire 2-6x more than promised; on the log scale
  * they are symmetric again. Values <= 0 are then not evaluable.
+ *
+ * p-value (RW_DET_PVALUE): the normal tail of the corrected z in the
+ * breaching direction, Q(z) for up, Q(-z) for down, 2 Q(|z|) for both. A
+ * breach has p < Q(z threshold) (x2 for both), the promise itself. The
+ * correction is fitted at the threshold, so p is calibrated there; far
+ * below it (z well past the threshold with few windows) p is optimistic.
+ *
+ * Shrinkage (scale = log only): a series with RZ_SHRINK_MIN..min_history-1
+ * windows whose parent (obs->parent) has min_history windows is evaluated
+ * against its own median and the parent's spread, scaled to this series'
+ * sample size: a p75 over n samples has a variance ~ 1/n, so the parent's
+ * sigma is inflated by sqrt(n_parent / n) (typical n: a running mean / EWMA
+ * kept per series), plus the variance of the own median (pi/2k) and the
+ * parent MAD's Student-t factor (see shrunk_sigma()). The centre is always
+ * the series' own median: a segment may sit at another level than its
+ * parent (mobile slower than the page), and that alone must not fire. On
+ * the log scale a spread is relative, so it carries over to another level;
+ * on the linear scale it does not (carried over in proportion to the own
+ * median of a few windows, the sigma is as noisy as that median: 3-6x the
+ * promise measured for a child at twice the parent's level), so linear
+ * rules do not shrink. The assumption left: the child's samples are about
+ * as spread as the parent's (docs/detectors.md has the figures when not).
+ * Fewer than RZ_SHRINK_MIN own windows: still warming up.
  */
 #include "detectors/detector.h"
 
@@ -38,6 +62,14 @@
  * (a rate below 1e-9 per window) cannot be checked, and the t model's far
  * tail would make the factor explode (x80 at z=10 with 20 windows). */
 #define RZ_ZCAP 6.0
+/* Own windows a series needs before it borrows its parent's spread: the
+ * median of 3 already shrugs off one odd window. */
+#define RZ_SHRINK_MIN 3
+/* The typical samples per window: a running mean over the first windows,
+ * then an EWMA with this weight. */
+#define RZ_NTYP_SPAN 16
+
+static const char rz_test[] = "robust z (median/MAD)";
 
 enum rz_direction { RZ_UP = 0, RZ_DOWN, RZ_BOTH };
 static const char *const rz_directions[] = {"up", "down", "both", NULL};
@@ -60,6 +92,10 @@ struct rz_params {
 struct rz_state {
     uint32_t count; /* values in the ring, <= history */
     uint32_t head;  /* next slot to write */
+    float factor;   /* small_sample_factor(count, z) once count >= min_history,
+                       else 0; kept by learn (the t quantile is the costliest
+                       part of eval, and count only changes during warm-up) */
+    float n_typ;    /* typical samples behind a learned window (obs->n) */
     float ring[];   /* history slots; [0, count) valid until the ring is full */
 };
 
@@ -171,6 +207,8 @@ static void rz_init(const void *params, void *state)
     struct rz_state *s = state;
     s->count = 0;
     s->head = 0;
+    s->factor = 0;
+    s->n_typ = 0;
 }
 
 /* Multiplier on 1.4826 x MAD so that, for k i.i.d. Gaussian history values,
@@ -205,6 +243,57 @@ static float to_float(double v)
     return (float)v;
 }
 
+/* Median of the k ring values, the centre on the working scale (median of
+ * the logs on the log scale) and, if mad is not NULL, the MAD around it.
+ * gsl_stats_float_median selects in O(k) (quickselect) but reorders, so it
+ * works on a copy in buf; the ring stays in time order. On the log scale the
+ * transform of the reordered copy gives the median of the logs just as well. */
+static void ring_stats(const struct rz_params *p, const float *ring, uint32_t k, float *buf,
+                       double *med, double *centre, double *mad)
+{
+    double off = p->log_offset;
+    for (uint32_t i = 0; i < k; i++)
+        buf[i] = ring[i];
+    *med = gsl_stats_float_median(buf, 1, k);
+    *centre = *med;
+    if (p->scale == RZ_LOG) {
+        for (uint32_t i = 0; i < k; i++)
+            buf[i] = (float)log(buf[i] + off > FLT_MIN ? (double)buf[i] + off : (double)FLT_MIN);
+        *centre = gsl_stats_float_median(buf, 1, k);
+    }
+    if (mad) {
+        for (uint32_t i = 0; i < k; i++)
+            buf[i] = (float)fabs((double)buf[i] - *centre);
+        *mad = gsl_stats_float_median(buf, 1, k);
+    }
+}
+
+static double state_factor(const struct rz_params *p, const struct rz_state *s, uint32_t k)
+{
+    return s->factor > 0 ? (double)s->factor : small_sample_factor(k, p->z);
+}
+
+/* Sigma of a window of a series with k < min_history own windows, from the
+ * parent's spread (kp windows, MAD madp on the working scale).
+ *
+ * Under the parent's model a window over n samples varies with variance
+ * s2 x n_parent / n, s2 = (1.4826 MAD)^2 the parent's per-window variance.
+ * The window minus the own median then has variance
+ *     s2 x (n_parent / n_now + pi/(2k) x n_parent / n_own)
+ * (each ratio floored at 1: a subset never varies less than its parent),
+ * and the parent's MAD carries the same Student-t uncertainty as in
+ * small_sample_factor(), whose median term (1 + pi/2kp) is swapped for the
+ * one above. */
+static double shrunk_sigma(const struct rz_params *p, const struct rz_state *ps, uint32_t kp,
+                           double madp, uint32_t k, double n_now, double n_own)
+{
+    double np = ps->n_typ > 1 ? (double)ps->n_typ : 1.0;
+    double r_now = n_now >= 1 && np > n_now ? np / n_now : 1.0;
+    double r_own = n_own >= 1 && np > n_own ? np / n_own : 1.0;
+    double t = state_factor(p, ps, kp) / sqrt(1.0 + RZ_PI / (2.0 * kp));
+    return RZ_MAD_TO_SIGMA * madp * t * sqrt(r_now + RZ_PI / (2.0 * k) * r_own);
+}
+
 static void rz_eval(const void *params, const void *state, const struct rw_obs *obs,
                     struct rw_verdict *out)
 {
@@ -220,6 +309,12 @@ static void rz_eval(const void *params, const void *state, const struct rw_obs *
     out->high = NAN;
     out->score = NAN;
     out->n = obs->n;
+    out->p = NAN;
+    out->big = 0;
+    out->shrunk = 0;
+    out->base_windows = 0;
+    out->test = rz_test;
+    out->base[0] = '\0';
     out->why[0] = '\0';
 
     if (isnan(obs->value)) {
@@ -235,35 +330,33 @@ static void rz_eval(const void *params, const void *state, const struct rw_obs *
         RW_WHY(obs, out, "value %.4g <= 0 on log scale", obs->value + off);
         return;
     }
-    uint32_t k = s->count;
-    if (k > (uint32_t)p->history)
-        k = (uint32_t)p->history; /* defensive: never read past the ring */
-    if (k < (uint32_t)p->min_history) {
+    uint32_t h = (uint32_t)p->history;
+    uint32_t k = s->count < h ? s->count : h; /* defensive: never read past the ring */
+    const struct rz_state *ps = obs->parent;
+    uint32_t kp = ps ? (ps->count < h ? ps->count : h) : 0;
+    int shrink = p->scale == RZ_LOG && k < (uint32_t)p->min_history && k >= RZ_SHRINK_MIN &&
+                 kp >= (uint32_t)p->min_history;
+    out->base_windows = k;
+    if (k < (uint32_t)p->min_history && !shrink) {
         RW_WHY(obs, out, "warming up: %u of %d windows", k, p->min_history);
         return;
     }
 
-    /* gsl_stats_float_median selects in O(k) (quickselect) but reorders,
-     * so work on a copy; the ring stays in time order. On the log scale the
-     * centre is the median of the logs, which the transform of the reordered
-     * copy gives just as well. */
     int lg = p->scale == RZ_LOG;
-    for (uint32_t i = 0; i < k; i++)
-        buf[i] = s->ring[i];
-    double med = gsl_stats_float_median(buf, 1, k);
-    double centre = med;
-    if (lg) {
-        for (uint32_t i = 0; i < k; i++)
-            buf[i] = (float)log(buf[i] + off > FLT_MIN ? (double)buf[i] + off : (double)FLT_MIN);
-        centre = gsl_stats_float_median(buf, 1, k);
+    double med, centre, mad, sigma;
+    if (!shrink) {
+        ring_stats(p, s->ring, k, buf, &med, &centre, &mad);
+        sigma = RZ_MAD_TO_SIGMA * mad * state_factor(p, s, k);
+    } else {
+        double medp, centrep, madp;
+        ring_stats(p, s->ring, k, buf, &med, &centre, NULL);
+        ring_stats(p, ps->ring, kp, buf, &medp, &centrep, &madp);
+        sigma = shrunk_sigma(p, ps, kp, madp, k, (double)obs->n, (double)s->n_typ);
+        out->shrunk = 1;
     }
-    for (uint32_t i = 0; i < k; i++)
-        buf[i] = (float)fabs((double)buf[i] - centre);
-    double mad = gsl_stats_float_median(buf, 1, k);
 
     double amed = fabs(med);
     double floor_sigma = lg ? log1p(p->min_rel_scale) : p->min_rel_scale * amed;
-    double sigma = RZ_MAD_TO_SIGMA * mad * small_sample_factor(k, p->z);
     if (!(sigma >= floor_sigma))
         sigma = floor_sigma;
     if (!(sigma >= 1e-12))
@@ -276,14 +369,6 @@ static void rz_eval(const void *params, const void *state, const struct rw_obs *
     if (p->min_abs_change > min_change)
         min_change = p->min_abs_change;
 
-    /* Band edges: a value must clear the z threshold and both change minimums. */
-    double hi = lg ? exp(centre + p->z * sigma) - off : centre + p->z * sigma;
-    double lo = lg ? exp(centre - p->z * sigma) - off : centre - p->z * sigma;
-    if (med + min_change > hi)
-        hi = med + min_change;
-    if (med - min_change < lo)
-        lo = med - min_change;
-
     int tail = (p->direction == RZ_UP && z > p->z) || (p->direction == RZ_DOWN && z < -p->z) ||
                (p->direction == RZ_BOTH && fabs(z) > p->z);
     int big = change >= min_change;
@@ -291,14 +376,41 @@ static void rz_eval(const void *params, const void *state, const struct rw_obs *
     out->kind = tail && big ? RW_VERDICT_BREACH : RW_VERDICT_OK;
     out->expected = med;
     out->score = z;
+    out->big = (uint8_t)big;
+    /* z is finite or +-inf here (sigma >= 1e-12); GSL returns 0 / 1 for
+     * |z| past its cut-offs. */
+    if (p->direction == RZ_UP)
+        out->p = gsl_cdf_ugaussian_Q(z);
+    else if (p->direction == RZ_DOWN)
+        out->p = gsl_cdf_ugaussian_P(z);
+    else
+        out->p = fmin(1.0, 2.0 * gsl_cdf_ugaussian_Q(fabs(z)));
+    if (!obs->words)
+        return; /* the band and the words are only needed when reported */
+
+    /* Band edges: a value must clear the z threshold and both change minimums. */
+    double hi = lg ? exp(centre + p->z * sigma) - off : centre + p->z * sigma;
+    double lo = lg ? exp(centre - p->z * sigma) - off : centre - p->z * sigma;
+    if (med + min_change > hi)
+        hi = med + min_change;
+    if (med - min_change < lo)
+        lo = med - min_change;
     out->low = p->direction == RZ_UP ? NAN : lo;
     out->high = p->direction == RZ_DOWN ? NAN : hi;
-    if (tail && !big)
-        RW_WHY(obs, out,
-                 "z=%.1f vs median of %u windows, change %.3g < min %.3g", z, k, change,
-                 min_change);
+
+    const char *own = shrink ? " own" : "";
+    const char *spread = shrink ? ", parent's spread" : "";
+    if (shrink)
+        snprintf(out->base, sizeof out->base, "median of %u own windows, parent spread", k);
     else
-        RW_WHY(obs, out, "z=%.1f vs median of %u windows", z, k);
+        snprintf(out->base, sizeof out->base, "median of last %u windows", k);
+    if (tail && !big)
+        snprintf(out->why, sizeof out->why,
+                 "z=%.1f vs median of %u%s windows%s, change %.3g < min %.3g", z, k, own, spread,
+                 change, min_change);
+    else
+        snprintf(out->why, sizeof out->why, "z=%.1f vs median of %u%s windows%s", z, k, own,
+                 spread);
 }
 
 static void rz_learn(const void *params, void *state, const struct rw_obs *obs,
@@ -316,8 +428,13 @@ static void rz_learn(const void *params, void *state, const struct rw_obs *obs,
         s->head = 0;
     s->ring[s->head] = to_float(obs->value);
     s->head = (s->head + 1) % h;
+    uint32_t before = s->count;
     if (s->count < h)
         s->count++;
+    uint32_t c = s->count < RZ_NTYP_SPAN ? s->count : RZ_NTYP_SPAN;
+    s->n_typ += ((float)obs->n - s->n_typ) / (float)c;
+    if (s->count >= (uint32_t)p->min_history && (s->count != before || !(s->factor > 0)))
+        s->factor = (float)small_sample_factor(s->count, p->z);
 }
 
 const struct rw_detector rw_detector_robust_z = {
@@ -330,4 +447,5 @@ const struct rw_detector rw_detector_robust_z = {
     .init = rz_init,
     .eval = rz_eval,
     .learn = rz_learn,
+    .flags = RW_DET_PVALUE,
 };

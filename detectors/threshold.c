@@ -3,12 +3,18 @@
  * No baseline and no state (state_size 0; learn does nothing). A window
  * is evaluated only when it has a value and at least min_n samples behind it,
  * so a p75 of three page loads cannot page anyone.
+ *
+ * Not a test: p is NaN and the detector has no RW_DET_PVALUE, so the
+ * engine's Benjamini-Hochberg step leaves it alone. big is 1 exactly when
+ * the value is past a bound (the bound is the effect size asked for).
  */
 #include "detectors/detector.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+
+static const char th_test[] = "static bound";
 
 struct th_params {
     double above;
@@ -87,6 +93,12 @@ static void th_eval(const void *params, const void *state, const struct rw_obs *
     out->low = p->below;
     out->high = p->above;
     out->n = obs->n;
+    out->p = NAN;
+    out->big = 0;
+    out->shrunk = 0;
+    out->base_windows = 0;
+    out->test = th_test;
+    out->base[0] = '\0';
     out->why[0] = '\0';
     /* expected: the only bound set, else the nearer one (which is the crossed
      * one on a breach). score = value / expected, NaN for a zero bound. */
@@ -105,11 +117,15 @@ static void th_eval(const void *params, const void *state, const struct rw_obs *
         RW_WHY(obs, out, "%u samples < min_n %d", obs->n, p->min_n);
         return;
     }
+    if (obs->words)
+        snprintf(out->base, sizeof out->base, "fixed bound, no baseline");
     if (has_above && v > p->above) {
+        out->big = 1;
         out->kind = RW_VERDICT_BREACH;
         RW_WHY(obs, out, "%.4g above bound %.4g (%u samples)", v, p->above,
                  obs->n);
     } else if (has_below && v < p->below) {
+        out->big = 1;
         out->kind = RW_VERDICT_BREACH;
         RW_WHY(obs, out, "%.4g below bound %.4g (%u samples)", v, p->below,
                  obs->n);

@@ -15,6 +15,16 @@
  * can. Windows join the baseline only once they leave the span, and every
  * window of a breaching span is marked as part of the incident.
  *
+ * p-value (RW_DET_PVALUE): P(X <= views) on every evaluated window; a
+ * breach has p < alpha and views <= (1 - min_drop) m (big).
+ *
+ * No shrinkage (obs->parent is ignored, shrunk is always 0): what a series'
+ * views should be is its own level, and a parent says nothing about it (a
+ * page x device series is an unknown, drifting share of its page). Its
+ * dispersion could be borrowed, but the series would still need its own
+ * median, and min_history windows are only 20 minutes; an outage of a young
+ * series shows on its parent anyway.
+ *
  * State (engine-owned, state_size() bytes): a ring of views per window and
  * the count of consecutive breach windows. Breach windows are not learned,
  * so an outage does not drag the median down; after more than history/2
@@ -35,6 +45,8 @@
 #define TD_SPAN_MAX 30
 #define TD_MAD_TO_SIGMA 1.4826
 #define TD_PI 3.14159265358979323846
+
+static const char td_test[] = "negative binomial lower tail";
 
 struct td_params {
     int history;
@@ -359,11 +371,17 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
     out->high = NAN;
     out->score = NAN;
     out->n = v > 4e9 ? 4000000000u : (uint32_t)v;
+    out->p = NAN;
+    out->big = 0;
+    out->shrunk = 0;
+    out->test = td_test;
+    out->base[0] = '\0';
     out->why[0] = '\0';
 
     uint32_t k = s->count;
     if (k > (uint32_t)p->history)
         k = (uint32_t)p->history;
+    out->base_windows = k;
     if (k < (uint32_t)p->min_history) {
         RW_WHY(obs, out, "warming up: %u of %d windows", k, p->min_history);
         return;
@@ -390,11 +408,14 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
     }
     double drop_max = (1.0 - p->min_drop) * md.m;
     out->score = pv;
+    out->p = pv;
     int sig = pv < p->alpha;
     int big = v <= drop_max;
+    out->big = (uint8_t)big;
     out->kind = sig && big ? RW_VERDICT_BREACH : RW_VERDICT_OK;
     if (!obs->words)
         return; /* the band search and the words only when reported */
+    snprintf(out->base, sizeof out->base, "median of last %u windows", k);
     double kb = max_breach_views(&md, p->alpha);
     double low = kb < floor(drop_max) ? kb : floor(drop_max);
     out->low = low >= 0 ? low / nw : NAN;
@@ -467,4 +488,5 @@ const struct rw_detector rw_detector_traffic_drop = {
     .init = td_init,
     .eval = td_eval,
     .learn = td_learn,
+    .flags = RW_DET_PVALUE,
 };

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -402,6 +403,299 @@ static void test_calibration(void)
     }
 }
 
+/* ---- verdict fields for the engine's BH step -------------------------- */
+
+/* Everything the engine reads without words must not depend on words. */
+static void check_quiet_agrees(const void *params, const void *state, struct rw_obs o)
+{
+    struct rw_verdict a, b;
+    o.words = 1;
+    D->eval(params, state, &o, &a);
+    o.words = 0;
+    D->eval(params, state, &o, &b);
+    CHECK_INT(a.kind, b.kind);
+    CHECK((a.p == b.p) || (isnan(a.p) && isnan(b.p)));
+    CHECK((a.expected == b.expected) || (isnan(a.expected) && isnan(b.expected)));
+    CHECK_INT(a.big, b.big);
+    CHECK_INT(a.shrunk, b.shrunk);
+    CHECK_INT(a.base_windows, b.base_windows);
+}
+
+static void test_p_and_fields(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    CHECK(D->flags & RW_DET_PVALUE);
+    void *st = new_state(params);
+    struct rw_verdict v = window(params, st, 1, 100);
+    CHECK(isnan(v.p));
+    CHECK_INT(v.big, 0);
+    CHECK_INT(v.shrunk, 0);
+    CHECK_INT(v.base_windows, 0);
+    CHECK_STR(v.test, "conditional Poisson rate test (mid-p)");
+    for (int i = 0; i < 59; i++)
+        window(params, st, 4, 400);
+    /* e / gate table at 400 views, baseline 1%: p == score always; big
+     * needs >= 5 errors and >= 2x the rate (8); a breach needs p < alpha. */
+    const uint32_t es[] = {0, 4, 7, 8, 12, 20, 40};
+    for (size_t j = 0; j < sizeof es / sizeof es[0]; j++) {
+        v = peek(params, st, es[j], 400);
+        CHECK(v.kind != RW_VERDICT_INSUFFICIENT);
+        CHECK(v.p == v.score);
+        CHECK(v.p >= 0 && v.p <= 1);
+        CHECK_INT(v.big, es[j] >= 8);
+        CHECK_INT(v.kind == RW_VERDICT_BREACH, v.p < 1e-4 && v.big);
+        CHECK_INT(v.shrunk, 0);
+        CHECK_INT(v.base_windows, 60);
+        CHECK_STR(v.base, "mean rate of last 60 windows");
+        check_quiet_agrees(params, st, obs(es[j], 400));
+    }
+    CHECK(peek(params, st, 8, 400).p > 1e-4);   /* big, not significant */
+    CHECK(peek(params, st, 40, 400).p < 1e-15); /* both */
+    free(st);
+}
+
+/* The negative-binomial form (used with the parent's fractional prior)
+ * equals the binomial mid-p for whole counts, and the detector's p with a
+ * fractional baseline lies between the binomial p-values of its floor and
+ * ceiling. */
+static double binom_midp(double E, unsigned e, double pi)
+{
+    unsigned n = (unsigned)E + e;
+    return gsl_cdf_binomial_Q(e, pi, n) + 0.5 * gsl_ran_binomial_pdf(e, pi, n);
+}
+
+static void test_midp_identity(void)
+{
+    /* the identity, on GSL alone */
+    const double Es[] = {0, 2, 9, 240};
+    for (size_t i = 0; i < sizeof Es / sizeof Es[0]; i++)
+        for (unsigned e = 1; e < 12; e++) {
+            double V = 370, x = 50, q = V / (V + x);
+            double nb = gsl_cdf_negative_binomial_Q(e, q, Es[i] + 1) +
+                        gsl_ran_negative_binomial_pdf(e, q, Es[i] + 1) * (1 - 0.5 / q);
+            CHECK_NEAR(nb / binom_midp(Es[i], e, 1 - q), 1, 1e-12);
+        }
+
+    double params[64];
+    rw_options_defaults(D->options, params);
+    set(params, "min_baseline_views", 0);
+    void *st = new_state(params);
+    for (int i = 0; i < 10; i++)
+        window(params, st, i % 3, 37);
+    /* own baseline E = 9 sessions in V = 370 views; window x = 50 */
+    for (unsigned e = 1; e < 12; e++)
+        CHECK_NEAR(peek(params, st, e, 50).p / binom_midp(9, e, 50.0 / 420), 1, 1e-12);
+    free(st);
+
+    /* fractional: a new page under a parent with 7 in 300 views, top-up to
+     * 200 views -> E' = 4.67 */
+    rw_options_defaults(D->options, params);
+    void *parent = new_state(params), *child = new_state(params);
+    window(params, parent, 7, 300);
+    for (unsigned e = 1; e < 12; e++) {
+        struct rw_obs o = obs(e, 20);
+        o.parent = parent;
+        struct rw_verdict v;
+        D->eval(params, child, &o, &v);
+        CHECK_INT(v.shrunk, 1);
+        double pi = 20.0 / 220;
+        CHECK(v.p > binom_midp(4, e, pi) && v.p < binom_midp(5, e, pi));
+    }
+    free(parent);
+    free(child);
+}
+
+/* ---- shrinkage --------------------------------------------------------- */
+
+static void test_shrinkage(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    void *parent = new_state(params), *child = new_state(params);
+    for (int i = 0; i < 60; i++)
+        window(params, parent, 4, 400); /* 1% on 24000 views */
+
+    /* A brand-new quiet page: no history of its own. */
+    struct rw_obs o = obs(5, 10);
+    o.parent = parent;
+    struct rw_verdict v;
+    D->eval(params, child, &o, &v);
+    CHECK_INT(v.kind, RW_VERDICT_BREACH); /* 5 erring users in 10 views */
+    CHECK_INT(v.shrunk, 1);
+    CHECK_INT(v.base_windows, 0);
+    CHECK_NEAR(v.expected, 0.01, 1e-12);
+    CHECK(v.p < 1e-4 && v.big);
+    CHECK_STR(v.base, "0 own windows + parent rate for 200 views");
+    /* prior: 2 errors in 200 views; x = 10: P(NB(3, 200/210) >= 5)-ish */
+    double q = 200.0 / 210;
+    double want = gsl_cdf_negative_binomial_Q(5, q, 3) +
+                  gsl_ran_negative_binomial_pdf(5, q, 3) * (1 - 0.5 / q);
+    CHECK_NEAR(v.p / want, 1, 1e-12);
+    printf("shrinkage: 5 erring users in 10 views on a new page, parent 1%%: p=%.2g\n", v.p);
+    check_quiet_agrees(params, child, o);
+    /* One or two erring users are not an incident. */
+    o = obs(2, 10);
+    o.parent = parent;
+    D->eval(params, child, &o, &v);
+    CHECK_INT(v.kind, RW_VERDICT_OK);
+    CHECK_INT(v.shrunk, 1);
+    /* Without the parent: no baseline, no verdict. */
+    o = obs(5, 10);
+    D->eval(params, child, &o, &v);
+    CHECK_INT(v.kind, RW_VERDICT_INSUFFICIENT);
+    CHECK_INT(v.shrunk, 0);
+    CHECK(strstr(v.why, "baseline has 0 views") != NULL);
+
+    /* The prior fades: 150 own views (no errors) + 50 at the parent's 1%. */
+    o = obs(0, 50);
+    o.parent = parent;
+    for (int i = 0; i < 3; i++)
+        step(params, child, o);
+    o = obs(1, 10);
+    o.parent = parent;
+    D->eval(params, child, &o, &v);
+    CHECK_INT(v.shrunk, 1);
+    CHECK_NEAR(v.expected, 0.5 / 200, 1e-12);
+    CHECK_STR(v.base, "3 own windows + parent rate for 50 views");
+    /* 200 own views: the page's own baseline, the parent is ignored. */
+    step(params, child, obs(0, 50));
+    D->eval(params, child, &o, &v);
+    CHECK_INT(v.shrunk, 0);
+    CHECK_NEAR(v.expected, 0, 0);
+    CHECK_STR(v.base, "mean rate of last 4 windows");
+
+    /* A parent without a baseline lends nothing. */
+    void *young = new_state(params), *fresh = new_state(params);
+    window(params, young, 1, 150);
+    o = obs(5, 10);
+    o.parent = young;
+    D->eval(params, fresh, &o, &v);
+    CHECK_INT(v.kind, RW_VERDICT_INSUFFICIENT);
+    CHECK_INT(v.shrunk, 0);
+    /* A parent smaller than the top-up lends all it has: min_baseline 500,
+     * parent 400 views -> 400 pseudo-views, 400 < 500: not enough. */
+    set(params, "min_baseline_views", 300);
+    window(params, young, 1, 150); /* parent: 2 in 300 */
+    D->eval(params, fresh, &o, &v);
+    CHECK_INT(v.shrunk, 1);
+    CHECK_STR(v.base, "0 own windows + parent rate for 300 views");
+    free(young);
+    free(fresh);
+
+    /* The default error_spike rule on a brand-new page with 2 views a
+     * minute under a 1% parent: 6 erring users in its first 5 windows fire,
+     * 5 do not (alpha 1e-6). */
+    for (int extra = 0; extra < 2; extra++) {
+        rw_options_defaults(D->options, params);
+        set(params, "alpha", 1e-6);
+        set(params, "min_errors", 4);
+        set(params, "min_ratio", 3);
+        set(params, "span", 5);
+        set(params, "history", 120);
+        void *par = new_state(params), *pg = new_state(params);
+        for (int i = 0; i < 120; i++)
+            window(params, par, 4, 400);
+        for (int i = 0; i < 5; i++) {
+            o = obs(i == 4 ? 1 + extra : 1, 2);
+            o.parent = par;
+            v = step(params, pg, o);
+            CHECK_INT(v.shrunk, 1);
+            CHECK_INT(v.kind, i == 4 && extra ? RW_VERDICT_BREACH : RW_VERDICT_OK);
+        }
+        printf("shrinkage: new page, default error_spike, %d erring users in 10 views: p=%.2g\n",
+               5 + extra, v.p);
+        free(par);
+        free(pg);
+    }
+    free(parent);
+    free(child);
+}
+
+/* New children (fresh state) under warmed parents, same error rate: the
+ * false-alarm rate over the windows evaluated with the parent's prior.
+ * Returns the rate; `mult` scales the child's error rate. */
+static double calibrate_shrunk(double child_views, double rate, double mult, double alpha,
+                               int parents, int children, unsigned long seed, long *evals_out)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    set(params, "alpha", alpha);
+    set(params, "min_errors", 0);
+    set(params, "min_ratio", 1);
+    size_t sz = D->state_size(params);
+    void *par = malloc(sz), *ch = malloc(sz);
+    if (!par || !ch)
+        abort();
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, seed);
+    long evals = 0, breaches = 0, unshrunk = 0;
+    for (int pi = 0; pi < parents; pi++) {
+        D->init(params, par);
+        for (int t = 0; t < 60; t++) {
+            unsigned v = gsl_ran_poisson(r, 400);
+            window(params, par, gsl_ran_poisson(r, rate * v), v);
+        }
+        for (int c = 0; c < children; c++) {
+            D->init(params, ch);
+            for (int t = 0; t < 200; t++) {
+                unsigned v = gsl_ran_poisson(r, child_views);
+                struct rw_obs o = obs(gsl_ran_poisson(r, mult * rate * v), v);
+                o.parent = par;
+                o.words = 0;
+                struct rw_verdict out;
+                D->eval(params, ch, &o, &out);
+                if (!out.shrunk)
+                    break; /* its own baseline from here on */
+                if (out.kind != RW_VERDICT_INSUFFICIENT)
+                    evals++;
+                else
+                    unshrunk++;
+                breaches += out.kind == RW_VERDICT_BREACH;
+                D->learn(params, ch, &o, &out);
+            }
+        }
+    }
+    CHECK_INT(unshrunk, 0);
+    double fa = (double)breaches / (double)evals;
+    printf("shrunk calibration child views~Poisson(%g), rate %g%% (parent %g%%), alpha=%g: "
+           "measured %.3g (x%.2f, %ld evals)\n",
+           child_views, 100 * mult * rate, 100 * rate, alpha, fa, fa / alpha, evals);
+    gsl_rng_free(r);
+    free(par);
+    free(ch);
+    *evals_out = evals;
+    return fa;
+}
+
+/* The prior is conservative: on top of the parent's pseudo-errors the test
+ * keeps its flat-prior error (the NB shape is E + E0 + 1, as in the
+ * conditional test), and small counts are discrete. Asserted: never above
+ * 2 alpha, and not mute (>= alpha/3) at ~1 expected error per window. */
+static void test_shrunk_calibration(void)
+{
+    const double alphas[] = {1e-2, 1e-3};
+    long ev;
+    for (int a = 0; a < 2; a++) {
+        double alpha = alphas[a];
+        /* ~1 expected erring user per window, ~10 windows on the prior */
+        double fa = calibrate_shrunk(20, 0.05, 1, alpha, 200, 100, 300 + a, &ev);
+        CHECK(ev >= 150000);
+        CHECK(fa <= 2 * alpha && fa >= alpha / 3);
+        /* ~0.25 per window, ~40 windows */
+        fa = calibrate_shrunk(5, 0.05, 1, alpha, 100, 50, 310 + a, &ev);
+        CHECK(ev >= 150000);
+        CHECK(fa <= 2 * alpha);
+        /* 1% on 20 views: ~0.2 per window */
+        fa = calibrate_shrunk(20, 0.01, 1, alpha, 200, 100, 320 + a, &ev);
+        CHECK(fa <= 2 * alpha);
+        /* For the record (docs): a page that errs twice as often as its
+         * parent, judged by the parent's rate while its own views are few. */
+        fa = calibrate_shrunk(20, 0.05, 2, alpha, 50, 100, 330 + a, &ev);
+        CHECK(fa > 2 * alpha);
+    }
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -417,6 +711,10 @@ int main(int argc, char **argv)
     test_band_edge();
     test_session_burst();
     test_span_quiet_page();
+    test_p_and_fields();
+    test_midp_identity();
+    test_shrinkage();
     test_calibration();
+    test_shrunk_calibration();
     TEST_DONE();
 }

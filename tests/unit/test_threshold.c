@@ -162,6 +162,37 @@ static void test_learn_is_noop(void)
     CHECK_INT(eval(params, 5, 100).kind, RW_VERDICT_BREACH);
 }
 
+static void test_new_fields(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    CHECK_INT(set(params, "above", 800), 0);
+    CHECK_INT(set(params, "below", 100), 0);
+    CHECK_INT(D->flags & RW_DET_PVALUE, 0);
+    const double vals[] = {50, 100, 500, 800, 900, NAN};
+    for (size_t j = 0; j < sizeof vals / sizeof vals[0]; j++) {
+        struct rw_verdict v = eval(params, vals[j], 50);
+        CHECK(isnan(v.p));
+        CHECK_INT(v.big, v.kind == RW_VERDICT_BREACH);
+        CHECK_INT(v.shrunk, 0);
+        CHECK_INT(v.base_windows, 0);
+        CHECK_STR(v.test, "static bound");
+        CHECK_STR(v.base, isnan(vals[j]) ? "" : "fixed bound, no baseline");
+    }
+    CHECK_INT(eval(params, 900, 50).big, 1);
+    CHECK_INT(eval(params, 50, 50).big, 1);
+    CHECK_INT(eval(params, 800, 50).big, 0);
+    CHECK_INT(eval(params, 900, 5).big, 0); /* insufficient */
+    /* words off: same decision, no base words */
+    struct rw_obs o = {.value = 900, .n = 50, .words = 0};
+    struct rw_verdict v;
+    memset(&v, 0xA5, sizeof v);
+    D->eval(params, NULL, &o, &v);
+    CHECK_INT(v.kind, RW_VERDICT_BREACH);
+    CHECK_INT(v.big, 1);
+    CHECK_STR(v.base, "");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -171,6 +202,7 @@ int main(int argc, char **argv)
     test_above();
     test_below_and_both();
     test_learn_is_noop();
+    test_new_fields();
     CHECK(rw_detector_find("threshold") == &rw_detector_threshold);
     TEST_DONE();
 }

@@ -327,6 +327,67 @@ static void test_calibration(void)
     }
 }
 
+/* ---- verdict fields for the engine's BH step -------------------------- */
+
+static void test_p_and_fields(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    CHECK(D->flags & RW_DET_PVALUE);
+    void *st = new_state(params), *parent = new_state(params);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 25);
+    for (int i = 0; i < 45; i++) {
+        struct rw_verdict v = window(params, st, traffic(r, 500, 50));
+        CHECK_STR(v.test, "negative binomial lower tail");
+        CHECK_INT(v.shrunk, 0);
+        CHECK_INT(v.base_windows, i);
+        if (i < 20)
+            CHECK(isnan(v.p) && v.big == 0);
+        else
+            CHECK(v.p == v.score);
+    }
+    for (int i = 0; i < 60; i++)
+        window(params, parent, traffic(r, 5000, 50));
+    const uint32_t views[] = {0, 100, 200, 240, 260, 300, 400, 500, 700};
+    for (size_t j = 0; j < sizeof views / sizeof views[0]; j++) {
+        struct rw_verdict v = peek(params, st, views[j]);
+        CHECK(v.kind != RW_VERDICT_INSUFFICIENT);
+        CHECK(v.p == v.score && v.p >= 0 && v.p <= 1);
+        CHECK_INT(v.big, views[j] <= 0.5 * v.expected);
+        CHECK_INT(v.kind == RW_VERDICT_BREACH, v.p < 1e-4 && v.big);
+        CHECK_INT(v.shrunk, 0);
+        CHECK_INT(v.base_windows, 45);
+        CHECK_STR(v.base, "median of last 45 windows");
+        /* words or not, parent or not: the same decision and p */
+        struct rw_obs o = {.value = views[j], .n = views[j], .views = views[j], .words = 0};
+        struct rw_verdict q;
+        D->eval(params, st, &o, &q);
+        CHECK_INT(q.kind, v.kind);
+        CHECK(q.p == v.p && q.big == v.big && q.base_windows == v.base_windows);
+        CHECK(q.expected == v.expected);
+        o.parent = parent;
+        o.words = 1;
+        D->eval(params, st, &o, &q);
+        CHECK_INT(q.kind, v.kind);
+        CHECK(q.p == v.p && q.shrunk == 0);
+    }
+    /* Warming up with a full parent: still warming up (no shrinkage). */
+    void *young = new_state(params);
+    for (int i = 0; i < 10; i++)
+        window(params, young, traffic(r, 500, 50));
+    struct rw_obs o = {.value = 0, .n = 0, .views = 0, .parent = parent, .words = 1};
+    struct rw_verdict v;
+    D->eval(params, young, &o, &v);
+    CHECK_INT(v.kind, RW_VERDICT_INSUFFICIENT);
+    CHECK_INT(v.shrunk, 0);
+    CHECK_INT(v.base_windows, 10);
+    gsl_rng_free(r);
+    free(young);
+    free(parent);
+    free(st);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -339,6 +400,7 @@ int main(int argc, char **argv)
     test_outage_learning();
     test_span_outage();
     test_median_matches_gsl();
+    test_p_and_fields();
     test_calibration();
     TEST_DONE();
 }
