@@ -377,14 +377,32 @@ static void rz_eval(const void *params, const void *state, const struct rw_obs *
     out->expected = med;
     out->score = z;
     out->big = (uint8_t)big;
-    /* z is finite or +-inf here (sigma >= 1e-12); GSL returns 0 / 1 for
-     * |z| past its cut-offs. */
+    /* p from the model behind the correction, not from Q(z): the factor
+     * makes z normal *at the threshold* only, and further out the t tail of
+     * (x - median) / MAD is much heavier (at k = 60 a "z = 5" is 7x likelier
+     * than Q(5) says), which would make the engine's BH step across series
+     * fire far more than its q. z x factor / bias is that t statistic with
+     * df = 0.46 (k - 0.8 [k odd]); Wallace's normal approximation of its
+     * tail (within ~1 % in z for df >= 2) keeps it cheap. At the threshold
+     * p equals Q(z) up to that approximation. z is finite or +-inf here. */
+    double zp = z;
+    {
+        uint32_t kk = out->shrunk ? kp : k;
+        double kd = (double)kk;
+        double bias = (1.0 + 1.0 / kd) * sqrt(1.0 + RZ_PI / (2.0 * kd));
+        double r = state_factor(p, out->shrunk ? ps : s, kk) / bias;
+        double df = 0.46 * (kd - ((kk & 1u) ? 0.8 : 0.0));
+        if (r > 1 && df > 0.5 && isfinite(z)) {
+            double t = z * r;
+            zp = copysign((8 * df + 1) / (8 * df + 3) * sqrt(df * log1p(t * t / df)), t);
+        }
+    }
     if (p->direction == RZ_UP)
-        out->p = gsl_cdf_ugaussian_Q(z);
+        out->p = gsl_cdf_ugaussian_Q(zp);
     else if (p->direction == RZ_DOWN)
-        out->p = gsl_cdf_ugaussian_P(z);
+        out->p = gsl_cdf_ugaussian_P(zp);
     else
-        out->p = fmin(1.0, 2.0 * gsl_cdf_ugaussian_Q(fabs(z)));
+        out->p = fmin(1.0, 2.0 * gsl_cdf_ugaussian_Q(fabs(zp)));
     if (!obs->words)
         return; /* the band and the words are only needed when reported */
 
