@@ -1,7 +1,9 @@
 /* traffic_drop: far fewer page views than the recent baseline expects, zero
  * included (the page, the tag or the beacon endpoint broke).
  *
- * expected m = median of the views ring. Real traffic is overdispersed, so
+ * expected m = median of the views ring (below 20 views a window, the mean
+ * of the windows near the median: small counts have a biased median). Real
+ * traffic is overdispersed, so
  * the lower tail is a negative binomial with mean m and a variance taken
  * from the ring itself (never below Poisson), widened for the few windows
  * it was estimated from. The p-value is P(X <= views). A breach needs
@@ -45,6 +47,7 @@
 #define TD_SPAN_MAX 30
 #define TD_MAD_TO_SIGMA 1.4826
 #define TD_PI 3.14159265358979323846
+#define TD_SMALL 20.0 /* below this median, expect the clipped mean (see td_eval) */
 
 static const char td_test[] = "negative binomial lower tail";
 
@@ -294,7 +297,7 @@ static double max_breach_views(const struct td_model *md, double alpha)
  * 20 windows its noise made the test fire at 3.5x alpha on overdispersed
  * traffic. 1.00107 undoes the variance lost by clipping a normal at 4 sigma. */
 static double clipped_variance(const uint32_t *ring, uint32_t k, double m, double sd_mad,
-                               double *df)
+                               double *df, double *cmean)
 {
     double root = sqrt(m);
     double cut = 4.0 * (sd_mad > root ? sd_mad : root);
@@ -307,6 +310,7 @@ static double clipped_variance(const uint32_t *ring, uint32_t k, double m, doubl
             nc++;
         }
     }
+    *cmean = nc ? sum / nc : m;
     if (nc < 2) {
         *df = 1;
         return sd_mad * sd_mad;
@@ -389,6 +393,15 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
     double m, mad;
     median_mad(sorted_of(p, (struct td_state *)s), k, &m, &mad);
     double sd = TD_MAD_TO_SIGMA * mad;
+    double df, cmean;
+    double s2 = clipped_variance(s->ring, k, m, sd, &df, &cmean);
+    /* Few views per window: counts are small integers and their median is
+     * biased (Poisson(1.5) has median 1), so the expectation is the mean of
+     * the windows within 4 robust sigmas of the median instead; for busy
+     * series the median stands (an outage half inside the ring cannot move
+     * it). */
+    if (m < TD_SMALL)
+        m = cmean;
     out->expected = m;
     if (!(nw * m >= p->min_expected) || m <= 0) {
         RW_WHY(obs, out, "expected %.1f views < min_expected %.4g", nw * m,
@@ -396,8 +409,6 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
         return;
     }
 
-    double df;
-    double s2 = clipped_variance(s->ring, k, m, sd, &df);
     /* The span's windows are taken as independent draws of one window. */
     struct td_model md = {.m = nw * m,
                           .var = nw * predictive_variance(m, s2, df, k, p->alpha, nw)};
@@ -415,7 +426,8 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
     out->kind = sig && big ? RW_VERDICT_BREACH : RW_VERDICT_OK;
     if (!obs->words)
         return; /* the band search and the words only when reported */
-    snprintf(out->base, sizeof out->base, "median of last %u windows", k);
+    snprintf(out->base, sizeof out->base, "%s of last %u windows",
+             m < TD_SMALL ? "clipped mean" : "median", k);
     double kb = max_breach_views(&md, p->alpha);
     double low = kb < floor(drop_max) ? kb : floor(drop_max);
     out->low = low >= 0 ? low / nw : NAN;

@@ -271,6 +271,7 @@ static void test_span_outage(void)
 
 /* The incremental sorted copy gives the same median as GSL over the ring,
  * through evictions and duplicates. */
+
 static void test_median_matches_gsl(void)
 {
     double params[64];
@@ -283,7 +284,8 @@ static void test_median_matches_gsl(void)
     gsl_rng_set(r, 5);
     double hist[400], buf[25];
     for (int t = 0; t < 400; t++) {
-        uint32_t v = (uint32_t)gsl_rng_uniform_int(r, 40) + (t > 200 ? 100 : 0);
+        /* >= 20 views: the median is the expectation (below, the clipped mean) */
+        uint32_t v = 20 + (uint32_t)gsl_rng_uniform_int(r, 40) + (t > 200 ? 100 : 0);
         if (t >= 5) {
             int k = t < 25 ? t : 25;
             for (int i = 0; i < k; i++)
@@ -324,6 +326,10 @@ static void test_calibration(void)
         CHECK(rate <= 2 * alpha);
         rate = calibrate_span(300, 300, alpha, 2000, 100, seed + 6, 5);
         CHECK(rate >= alpha / 2 && rate <= 2 * alpha);
+        /* a counter of 1.5 events a window (expected: the clipped mean, the
+         * median of such counts is biased) summed over 30 windows */
+        rate = calibrate_span(1.5, 0, alpha, 2000, 150, seed + 7, 30);
+        CHECK(rate <= 2 * alpha);
     }
 }
 
@@ -388,6 +394,28 @@ static void test_p_and_fields(void)
     free(st);
 }
 
+/* A counter of ~1.5 a window: the median (1) would expect a third too few;
+ * the clipped mean is the expectation, and an outlier window is clipped. */
+static void test_small_counts_use_clipped_mean(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    set(params, "min_expected", 0);
+    void *st = new_state(params);
+    const uint32_t pattern[4] = {1, 1, 2, 2}; /* median 1.5 -> mean 1.5 */
+    for (int t = 0; t < 59; t++) {
+        struct rw_obs o = {.views = pattern[t % 4], .n = pattern[t % 4], .value = pattern[t % 4]};
+        struct rw_verdict ok = {.kind = RW_VERDICT_OK};
+        D->learn(params, st, &o, &ok);
+    }
+    struct rw_obs o = {.views = 500, .n = 500, .value = 500};
+    struct rw_verdict ok = {.kind = RW_VERDICT_OK};
+    D->learn(params, st, &o, &ok); /* one burst window, far outside 4 sigmas */
+    struct rw_verdict v = peek(params, st, 1);
+    CHECK_NEAR(v.expected, 88.0 / 59.0, 1e-9); /* 59 windows of 1,1,2,2,...: 88 views */
+    free(st);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -400,6 +428,7 @@ int main(int argc, char **argv)
     test_outage_learning();
     test_span_outage();
     test_median_matches_gsl();
+    test_small_counts_use_clipped_mean();
     test_p_and_fields();
     test_calibration();
     TEST_DONE();
