@@ -93,6 +93,7 @@ struct scope {
     int shrink_parent; /* scope whose series are the shrink parents, -1 if none */
     int share_parent;  /* scope whose series' traffic is the "parent" share, -1 if none */
     uint32_t gen;      /* bumped when a series of this scope is freed (parent caches) */
+    int base;          /* custom twin: the configured scope it mirrors; else -1 */
     int ndims;
     enum dim_kind kind[RW_MAX_DIMS];
     const char *dim[RW_MAX_DIMS];
@@ -250,6 +251,7 @@ static int setup_scope(struct rw_engine *e, int si, const struct rw_scope_cfg *s
     sc->cfg = sc_cfg;
     sc->custom = custom;
     sc->shrink_parent = sc->share_parent = -1;
+    sc->base = -1;
     sc->ndims = sc_cfg->ndims;
     for (int d = 0; d < sc->ndims; d++) {
         sc->dim[d] = sc_cfg->dims[d];
@@ -373,6 +375,7 @@ struct rw_engine *rw_engine_new(const struct rw_config *cfg, const struct rw_ale
             memcpy(tc->dims[d + 1], cfg->scopes[si].dims[d], sizeof tc->dims[d + 1]);
         if (setup_scope(e, e->nlive, tc, rules, n, 1))
             goto fail;
+        e->scopes[e->nlive].base = si;
         e->nlive++;
     }
     for (int si = 0; si < e->nlive; si++) {
@@ -1178,6 +1181,8 @@ static int dilutes(double ea, double eb)
     return (ea > 0) == (eb > 0) && fabs(eb) <= fabs(ea);
 }
 
+static uint64_t traffic_explains(struct rw_engine *e, const struct transition *t);
+
 /* For a firing alert, the notified firing alert it is grouped under, or 0:
  * 1. the most general firing ancestor on the same metric (page for page x device);
  * 2. another rule on the same metric of the same series;
@@ -1220,6 +1225,9 @@ static uint64_t find_parent(struct rw_engine *e, const struct transition *t)
             pa->state == RW_ALERT_FIRING && pa->notified)
             return series_fp(e, sc, t->s, &e->cfg->rules[sc->rs[k].rule]);
     }
+    uint64_t tfp = traffic_explains(e, t);
+    if (tfp)
+        return tfp;
     double rel = astate(sc, t->s, t->rs)->rel;
     uint64_t best = 0;
     double best_rel = 0;
@@ -1245,6 +1253,54 @@ static uint64_t find_parent(struct rw_engine *e, const struct transition *t)
                 }
     }
     return best;
+}
+
+/* A custom metric counter that drops with the traffic it counts: the views
+ * alert (firing, notified, a drop at least as deep) on the same page/segment
+ * or a more general one explains it. Events per view did not change; the
+ * views did. Returns the views alert's fingerprint or 0. */
+static uint64_t traffic_explains(struct rw_engine *e, const struct transition *t)
+{
+    const struct scope *sc = &e->scopes[t->scope];
+    const struct rw_rule_cfg *tr = &e->cfg->rules[sc->rs[t->rs].rule];
+    double rel = astate(sc, t->s, t->rs)->rel;
+    if (!sc->custom || sc->base < 0 || tr->stat == RW_S_MEAN || !(rel < 0))
+        return 0;
+    const struct scope *bs = &e->scopes[sc->base];
+    const char *app, *vals[RW_MAX_DIMS];
+    size_t app_len, lens[RW_MAX_DIMS];
+    split_key(t->s, &app, &app_len, sc->ndims, vals, lens);
+    /* the base scope, then its ancestors: same values minus the metric dim */
+    int cand[RW_MAX_SCOPES + 1], nc = 0;
+    cand[nc++] = sc->base;
+    for (int p = 0; p < bs->nparents; p++)
+        cand[nc++] = bs->parents[p];
+    for (int c = 0; c < nc; c++) {
+        struct scope *ps = &e->scopes[cand[c]];
+        char key[KEY_MAX];
+        size_t n = app_len;
+        memcpy(key, app, app_len);
+        for (int d = 0; d < ps->ndims; d++) {
+            int cd = 1; /* dim 0 of a twin is the metric */
+            while (cd < sc->ndims && strcmp(sc->dim[cd], ps->dim[d]) != 0)
+                cd++;
+            if (cd >= sc->ndims)
+                break;
+            key[n++] = KEY_SEP;
+            memcpy(key + n, vals[cd], lens[cd]);
+            n += lens[cd];
+        }
+        struct series *s = lookup(ps, key, n, hash_key(key, n));
+        if (!s)
+            continue;
+        for (int k = 0; k < ps->nrules; k++) {
+            const struct alert_state *pa = astate(ps, s, k);
+            if (e->cfg->rules[ps->rs[k].rule].metric == RW_M_VIEWS &&
+                pa->state == RW_ALERT_FIRING && pa->notified && pa->rel <= rel * 0.8)
+                return series_fp(e, ps, s, &e->cfg->rules[ps->rs[k].rule]);
+        }
+    }
+    return 0;
 }
 
 /* How many of this window's other firing transitions t could explain. */
