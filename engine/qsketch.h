@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RW_QEXACT 32
+#define RW_QEXACT 16
 #define RW_QSKETCH_ALPHA 0.01
 #define RW_QSKETCH_MIN 1e-4 /* smallest value with its own bucket */
 #define RW_QSKETCH_MAX 4e6  /* largest bucketed value (> 1 hour in ms); larger clamp */

@@ -89,7 +89,7 @@ static void test_exact(void)
     check_exact_vs_gsl(cls, 8);
 }
 
-/* The 33rd value moves everything into a sketch; nothing is lost. */
+/* Value RW_QEXACT + 1 moves everything into a sketch; nothing is lost. */
 static void test_transition(void)
 {
     struct rw_qpool *pool = rw_qpool_new();
@@ -100,27 +100,28 @@ static void test_transition(void)
         CHECK_INT(rw_qacc_add(&a, pool, i * 10.0), 0);
     CHECK(a.sk == NULL);
     CHECK_INT(rw_qpool_bytes(pool), base);
-    /* Without a pool the 33rd value cannot be kept. */
-    CHECK_INT(rw_qacc_add(&a, NULL, 330), -ENOMEM);
+    const double last = 10.0 * (RW_QEXACT + 1);
+    /* Without a pool the extra value cannot be kept. */
+    CHECK_INT(rw_qacc_add(&a, NULL, last), -ENOMEM);
     CHECK_INT(a.n, RW_QEXACT);
     CHECK(a.sk == NULL);
-    CHECK_INT(rw_qacc_add(&a, pool, 330), 0);
+    CHECK_INT(rw_qacc_add(&a, pool, last), 0);
     CHECK(a.sk != NULL);
-    CHECK_INT(a.n, 33);
+    CHECK_INT(a.n, RW_QEXACT + 1);
     size_t one = rw_qpool_bytes(pool) - base;
     CHECK(one > 4000 && one < 6000);
     printf("sketch size: %zu bytes; pool tables: %zu bytes\n", one, base);
-    /* Values 10..330: rank k = round(q * 32) is the value 10 (k + 1). */
-    for (int i = 0; i <= 32; i++) {
-        double q = i / 32.0, want = 10.0 * (i + 1);
+    /* Values 10..last: rank k = round(q * RW_QEXACT) is the value 10 (k + 1). */
+    for (int i = 0; i <= RW_QEXACT; i++) {
+        double q = i / (double)RW_QEXACT, want = 10.0 * (i + 1);
         CHECK_NEAR(rw_qacc_quantile(&a, q), want, want * RW_QSKETCH_ALPHA);
     }
     CHECK_NEAR(rw_qacc_quantile(&a, 0), 10, 0);  /* extremes are exact */
-    CHECK_NEAR(rw_qacc_quantile(&a, 1), 330, 0);
+    CHECK_NEAR(rw_qacc_quantile(&a, 1), last, 0);
     CHECK_NEAR(rw_qacc_cdf(&a, 5), 0, 0);
-    CHECK_NEAR(rw_qacc_cdf(&a, 330), 1, 0);
+    CHECK_NEAR(rw_qacc_cdf(&a, last), 1, 0);
     CHECK_NEAR(rw_qacc_cdf(&a, 1e9), 1, 0);
-    CHECK_NEAR(rw_qacc_cdf(&a, 165), 16.0 / 33, 1e-12); /* 10..160; 170 is > gamma * 165 */
+    CHECK_NEAR(rw_qacc_cdf(&a, 165), 16.0 / (RW_QEXACT + 1), 1e-12); /* 10..160; 170 > gamma * 165 */
     CHECK(isnan(rw_qacc_cdf(&a, NAN)));
     rw_qacc_reset(&a, pool);
     CHECK(a.sk == NULL);
