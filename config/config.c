@@ -468,7 +468,7 @@ static int load_rules(struct ctx *c, struct rw_config *cfg, const config_setting
             if (r->stat < 0 || !rw_metric_stat_ok(r->metric, r->stat))
                 return fail(c, config_setting_get_member(g, "stat"),
                             "stat '%s' does not apply to metric '%s' (vitals: p50, p75, p95; "
-                            "error_rate: rate; views, errors: count; custom: sum, mean, count)",
+                            "error_rate: rate; views, errors: count; custom: sum, mean, count, per_view)",
                             buf, rw_metric_names[r->metric]);
         }
 

@@ -169,9 +169,10 @@ void rw_alert_summary(const struct rw_alert_view *a, char *buf, size_t len)
         char name[80];
         const char *unit = a->window_s == 60 ? " a minute" : " a window";
         custom_name(a, name, sizeof name);
+        int per_view = a->rule->stat == RW_S_PER_VIEW;
         snprintf(buf, len, "%s%s %s %s%s vs usual %s%s on %s", state, name,
-                 rw_stat_names[a->rule->stat], val, a->rule->stat == RW_S_MEAN ? "" : unit, exp,
-                 band, where);
+                 per_view ? "per view" : rw_stat_names[a->rule->stat], val,
+                 a->rule->stat == RW_S_MEAN || per_view ? "" : unit, exp, band, where);
     } else {
         const char *unit = a->window_s == 60 ? "a minute" : "a window";
         (void)per_min;

@@ -81,6 +81,8 @@ struct series {
     uint8_t expiring;    /* on this window's expiry list */
     uint32_t par_gen;    /* parent scope generation when par was looked up */
     struct series *par;  /* shrink parent series (cached; valid while par_gen matches) */
+    struct series *bser; /* custom twin: the base series of its page/segment (cached) */
+    uint32_t bser_gen;   /* base scope generation + 1 when bser was looked up */
     float vpw;           /* views (events) per window, moving average: traffic share */
     uint64_t skip;       /* custom scopes: rule slots whose match glob excludes this name */
     char *key;           /* app SEP v1 SEP v2 ... (not NUL-terminated inside) */
@@ -94,6 +96,7 @@ struct scope {
     int share_parent;  /* scope whose series' traffic is the "parent" share, -1 if none */
     uint32_t gen;      /* bumped when a series of this scope is freed (parent caches) */
     int base;          /* custom twin: the configured scope it mirrors; else -1 */
+    int per_view;      /* a rule of this (twin) scope has stat per_view */
     int ndims;
     enum dim_kind kind[RW_MAX_DIMS];
     const char *dim[RW_MAX_DIMS];
@@ -271,6 +274,8 @@ static int setup_scope(struct rw_engine *e, int si, const struct rw_scope_cfg *s
         sc->rs[k].rule = rules[k];
         sc->rs[k].prs = -1;
         sc->rs[k].bh = r->q < 1 && (r->det->flags & RW_DET_PVALUE);
+        if (r->stat == RW_S_PER_VIEW)
+            sc->per_view = 1;
         sc->rs[k].alert_off = off;
         off = align8(off + sizeof(struct alert_state));
         sc->rs[k].det_off = off;
@@ -749,7 +754,7 @@ static double cached_quantile(struct qcache *qc, const struct rw_qacc *q, int vi
 
 static void build_obs(const struct rw_rule_cfg *r, const struct scope *sc, const struct wslot *w,
                       const struct rw_qacc *const *vacc, struct qcache *qc, int64_t ts_end,
-                      struct rw_obs *o)
+                      uint32_t base_views, struct rw_obs *o)
 {
     o->ts_end = ts_end;
     o->words = 0;
@@ -790,6 +795,17 @@ static void build_obs(const struct rw_rule_cfg *r, const struct scope *sc, const
     } else if (r->metric == RW_M_CUSTOM) {
         /* views counts this metric's events; no event is a zero sum/count */
         o->n = o->views;
+        if (r->stat == RW_S_PER_VIEW) {
+            /* events per page view of the same page/segment: a conversion
+             * rate, whose level does not follow the daily cycle. For the
+             * detectors it looks like an error rate: views and "errors". */
+            uint32_t events = o->views;
+            o->views = base_views;
+            o->errors = o->error_sessions = events;
+            o->n = base_views;
+            o->value = base_views ? (double)events / base_views : NAN;
+            return;
+        }
         o->value = r->stat == RW_S_MEAN ? (o->views ? w->sum / o->views : NAN)
                    : r->stat == RW_S_COUNT ? (double)o->views
                                            : (w ? w->sum : 0.0);
@@ -837,6 +853,31 @@ static uint64_t series_fp(const struct rw_engine *e, const struct scope *sc, con
     (void)e;
     split_key(s, &app, &app_len, sc->ndims, vals, lens);
     return rw_alert_fingerprint(r->name, app, app_len, sc->ndims, sc->dim, vals, lens);
+}
+
+/* A custom twin series' base series: the same app and dims without the
+ * metric (cached until the base scope frees a series). */
+static struct series *base_series(struct rw_engine *e, const struct scope *sc, struct series *s)
+{
+    if (sc->base < 0 || s->other)
+        return NULL;
+    struct scope *bs = &e->scopes[sc->base];
+    if (s->bser_gen == bs->gen + 1)
+        return s->bser;
+    const char *app, *vals[RW_MAX_DIMS];
+    size_t app_len, lens[RW_MAX_DIMS];
+    split_key(s, &app, &app_len, sc->ndims, vals, lens);
+    char key[KEY_MAX];
+    size_t n = app_len;
+    memcpy(key, app, app_len);
+    for (int d = 1; d < sc->ndims; d++) { /* dim 0 is the metric */
+        key[n++] = KEY_SEP;
+        memcpy(key + n, vals[d], lens[d]);
+        n += lens[d];
+    }
+    s->bser = lookup(bs, key, n, hash_key(key, n));
+    s->bser_gen = bs->gen + 1;
+    return s->bser;
 }
 
 /* The series' nearest parent series (cached until the parent scope frees a series). */
@@ -1264,7 +1305,8 @@ static uint64_t traffic_explains(struct rw_engine *e, const struct transition *t
     const struct scope *sc = &e->scopes[t->scope];
     const struct rw_rule_cfg *tr = &e->cfg->rules[sc->rs[t->rs].rule];
     double rel = astate(sc, t->s, t->rs)->rel;
-    if (!sc->custom || sc->base < 0 || tr->stat == RW_S_MEAN || !(rel < 0))
+    if (!sc->custom || sc->base < 0 || tr->stat == RW_S_MEAN || tr->stat == RW_S_PER_VIEW ||
+        !(rel < 0))
         return 0;
     const struct scope *bs = &e->scopes[sc->base];
     const char *app, *vals[RW_MAX_DIMS];
@@ -1662,11 +1704,20 @@ static void close_window(struct rw_engine *e, int64_t w)
     int si_slot = (int)(((w % e->nslots) + e->nslots) % e->nslots);
     int64_t idle_ms = (int64_t)(e->cfg->engine.idle_expire * 1000);
     memset(e->family, 0, sizeof e->family);
-    for (int si = 0; si < e->nlive; si++) {
+    /* Custom twins first: per_view rules read their base series' views of
+     * this window, which the base scope's pass clears. */
+    for (int oi = 0; oi < e->nlive; oi++) {
+        int si = (oi + e->nscopes) % e->nlive;
         struct scope *sc = &e->scopes[si];
         for (size_t b = 0; b < sc->nbuckets; b++) {
             for (struct series *s = sc->buckets[b]; s; s = s->next) {
                 struct wslot *slot = slot_at(sc, s, si_slot);
+                uint32_t base_views = 0;
+                if (sc->per_view) {
+                    struct series *bs = base_series(e, sc, s);
+                    const struct wslot *bw = bs ? slot_at(&e->scopes[sc->base], bs, si_slot) : NULL;
+                    base_views = bw && bw->win == w ? bw->views : 0;
+                }
                 int have = slot->win == w;
                 const struct rw_qacc *vacc[RW_NVITALS];
                 int pooled[RW_NVITALS];
@@ -1682,7 +1733,7 @@ static void close_window(struct rw_engine *e, int64_t w)
                         idle_rule(e, sc, s, k, r, ts_end))
                         continue;
                     struct rw_obs o;
-                    build_obs(r, sc, have ? slot : NULL, vacc, &qc, ts_end, &o);
+                    build_obs(r, sc, have ? slot : NULL, vacc, &qc, ts_end, base_views, &o);
                     eval_rule(e, si, s, k, &o);
                 }
                 for (int v = 0; v < sc->nvit; v++)

@@ -6,7 +6,7 @@
 
 const char *const rw_metric_names[] = {"ttfb", "fcp", "lcp", "inp", "cls",
                                        "error_rate", "views", "errors", "custom", NULL};
-const char *const rw_stat_names[] = {"p50", "p75", "p95", "rate", "count", "sum", "mean", NULL};
+const char *const rw_stat_names[] = {"p50", "p75", "p95", "rate", "count", "sum", "mean", "per_view", NULL};
 
 /* https://web.dev/articles/vitals thresholds, in the order of enum rw_vital. */
 const double rw_vital_good[RW_NVITALS] = {800, 1800, 2500, 200, 0.1};
@@ -30,7 +30,8 @@ int rw_metric_stat_ok(int metric, int stat)
     if (metric == RW_M_ERROR_RATE)
         return stat == RW_S_RATE;
     if (metric == RW_M_CUSTOM)
-        return stat == RW_S_SUM || stat == RW_S_MEAN || stat == RW_S_COUNT;
+        return stat == RW_S_SUM || stat == RW_S_MEAN || stat == RW_S_COUNT ||
+               stat == RW_S_PER_VIEW;
     return stat == RW_S_COUNT;
 }
 

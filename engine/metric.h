@@ -26,11 +26,12 @@ enum rw_stat {
     RW_S_COUNT,
     RW_S_SUM,  /* custom: sum of values per window */
     RW_S_MEAN, /* custom: mean value per window */
+    RW_S_PER_VIEW, /* custom: events per page view of the same page/segment */
     RW_NSTATS
 };
 
 extern const char *const rw_metric_names[]; /* "ttfb",...,"error_rate","views","errors","custom" */
-extern const char *const rw_stat_names[];   /* "p50","p75","p95","rate","count","sum","mean" */
+extern const char *const rw_stat_names[];   /* "p50",...,"count","sum","mean","per_view" */
 
 /* web-vitals rating lines: a value <= good is "good", > poor is "poor",
  * between is "needs improvement" (ms; CLS unitless). */

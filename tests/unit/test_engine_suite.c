@@ -125,6 +125,9 @@ static void test_custom_metrics(void)
         "rules = ( { name = \"clicks_low\"; metric = \"custom\"; match = \"checkout_*\";\n"
         "            stat = \"sum\"; scopes = [\"page\"]; detector = \"threshold\"; below = 5.0;\n"
         "            min_n = 0; for = 2; recover = 2; },\n"
+        "          { name = \"conversion\"; metric = \"custom\"; match = \"checkout_click\";\n"
+        "            stat = \"per_view\"; scopes = [\"page\"]; detector = \"threshold\"; below = 0.5;\n"
+        "            min_n = 5; for = 2; recover = 2; },\n"
         "          { name = \"latency_high\"; metric = \"custom\"; match = \"search_ms\";\n"
         "            stat = \"mean\"; scopes = [\"app\"]; detector = \"threshold\"; above = 500.0;\n"
         "            min_n = 1; for = 1; recover = 1; } );\n");
@@ -142,17 +145,22 @@ static void test_custom_metrics(void)
         metric(e, T0 + m * MIN + 500, "/checkout", "add_to_cart", 1);
         /* search latency: mean 200, then 900 in minute 12 only */
         metric(e, T0 + m * MIN + 700, "/search", "search_ms", m == 12 ? 900 : 200);
-        /* views do not touch custom series */
-        view(e, T0 + m * MIN + 800, "/checkout", "desktop", "US", 1000);
+        /* views do not touch custom series; per_view rules read them: 10 a
+         * minute on /checkout, so 10 clicks then 2 clicks per 10 views */
+        for (int i = 0; i < 10; i++)
+            view(e, T0 + m * MIN + 800 + i, "/checkout", "desktop", "US", 1000);
     }
     metric(e, T0 + 15 * MIN + 1000, "/checkout", "checkout_click", 1); /* closes minute 14 */
     struct rw_engine_stats st;
     rw_engine_get_stats(e, &st);
     CHECK_INT(st.metrics, 15 * 10 - 5 * 8 + 15 * 2 + 1);
-    CHECK_INT(st.views, 15);
+    CHECK_INT(st.views, 150);
 
     CHECK_INT(count(&cap, "clicks_low", "firing", 1), 1);
     CHECK_INT(count(&cap, "latency_high", "firing", 1), 1);
+    /* conversion 1.0 -> 0.2 per view: fires after 2 windows, like clicks_low;
+     * on the same series and metric, so grouped under it (not notified) */
+    CHECK_INT(count(&cap, "conversion", "firing", -1), 1);
     CHECK_INT(count(&cap, "latency_high", "resolved", 1), 1);
     for (int i = 0; i < cap.n; i++) {
         json_t *j = line_json(&cap, i);
@@ -165,6 +173,11 @@ static void test_custom_metrics(void)
             /* fired at the end of minute 11 (for = 2) */
             CHECK_INT(json_integer_value(json_object_get(j, "ts")), T0 + 12 * MIN);
             CHECK(strstr(jstr(j, "summary"), "checkout_click sum 2") != NULL);
+        } else if (strcmp(jstr(j, "rule"), "conversion") == 0) {
+            CHECK_STR(scope_val(j, "metric"), "checkout_click");
+            CHECK_NEAR(json_number_value(json_object_get(j, "value")), 0.2, 1e-9);
+            CHECK_INT(json_integer_value(json_object_get(j, "ts")), T0 + 12 * MIN);
+            CHECK(strstr(jstr(j, "summary"), "checkout_click per view 0.2") != NULL);
         } else if (strcmp(jstr(j, "rule"), "latency_high") == 0 &&
                    strcmp(jstr(j, "state"), "firing") == 0) {
             CHECK_STR(scope_val(j, "metric"), "search_ms");
