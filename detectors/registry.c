@@ -8,6 +8,7 @@ const struct rw_detector *const rw_detectors[] = {
     &rw_detector_robust_z,
     &rw_detector_error_rate,
     &rw_detector_traffic_drop,
+    &rw_detector_cusum,
     NULL,
 };
 
