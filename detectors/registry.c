@@ -10,6 +10,7 @@ const struct rw_detector *const rw_detectors[] = {
     &rw_detector_traffic_drop,
     &rw_detector_rating_shift,
     &rw_detector_seasonal,
+    &rw_detector_cusum,
     NULL,
 };
 
