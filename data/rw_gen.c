@@ -1314,7 +1314,7 @@ static void set_rules(struct incident *in)
         in->max_delay_min = 10;
         break;
     case IK_CUSTOM_DROP:
-        snprintf(in->rules, sizeof in->rules, "[\"custom_drop\", \"custom_metric\"]");
+        snprintf(in->rules, sizeof in->rules, "[\"custom_drop\", \"custom_conversion\", \"custom_metric\"]");
         in->max_delay_min = 40;
         break;
     }

@@ -1910,7 +1910,7 @@ void rw_engine_csv_row(struct rw_engine *e, int64_t ts_ms, double value, double 
         o.n = cnt;
         o.views = cnt;
         o.errors = 0;
-        if (r->metric == RW_M_ERROR_RATE)
+        if (r->metric == RW_M_ERROR_RATE || (r->metric == RW_M_CUSTOM && r->stat == RW_S_PER_VIEW))
             o.errors = value > 0 ? (uint32_t)llround(value * cnt) : 0;
         else if (r->metric == RW_M_VIEWS)
             o.views = o.n = value > 0 ? (uint32_t)llround(value) : 0;
