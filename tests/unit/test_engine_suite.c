@@ -582,6 +582,7 @@ static void test_bh(void)
     int found = 0;
     json_t *ex = NULL;
     bh_run(0.05, 100, 1, &found, &ex);
+    printf("BH: a 6-sigma step on 20 of 200 series: %d/20 found\n", found);
     CHECK(found >= 18);
     CHECK(ex != NULL);
     if (ex) {
