@@ -1,6 +1,7 @@
 /* Unit tests for detectors/robust_z.c: golden series (warm-up, constant,
- * gaps, step, ramp, direction, gates, log scale) and the false-alarm
- * calibration on seeded synthetic data. */
+ * gaps, step, ramp, direction, gates, log scale), the incrementally sorted
+ * state against a full selection and the log grid, shrinkage, and the
+ * false-alarm calibration on seeded synthetic data. */
 #include "detectors/detector.h"
 #include "tests/unit/check.h"
 
@@ -41,9 +42,19 @@ static void test_options(void)
         CHECK(o->help && o->help[0]);
     rw_options_defaults(D->options, params);
     CHECK_INT(valid(params), 0);
-    /* Default state: 8 bytes of counters, the cached factor and the typical
-     * n (2 floats), then 60 floats. */
-    CHECK_INT(D->state_size(params), 16 + 60 * sizeof(float));
+    /* Default state: an 8-byte header (counter, coded factor, typical n),
+     * then per window a float (linear) or a uint16 code (log) and a sorted
+     * slot number (a byte up to 256 windows). */
+    CHECK_INT(D->state_size(params), 8 + 60 * 5);
+    sets(params, "scale", "log");
+    CHECK_INT(D->state_size(params), 8 + 60 * 3); /* 188: the default config's rules */
+    set(params, "history", 256);
+    CHECK_INT(D->state_size(params), 8 + 256 * 3);
+    set(params, "history", 257);
+    CHECK_INT(D->state_size(params), 8 + 257 * 4);
+    set(params, "history", 1440);
+    CHECK_INT(D->state_size(params), 8 + 1440 * 4);
+    rw_options_defaults(D->options, params);
     CHECK(D->flags & RW_DET_PVALUE);
     char buf[32];
     rw_options_format(rw_options_find(D->options, "direction"), params, buf, sizeof buf);
@@ -286,6 +297,179 @@ static void test_abs_change_and_log(void)
     D->eval(params, st, &o, &v);
     CHECK_INT(v.kind, RW_VERDICT_OK);
     free(copy);
+    free(st);
+    gsl_rng_free(r);
+}
+
+/* ---- the sorted slots and the log grid --------------------------------- */
+
+/* The log grid as documented: code = round(log(v + offset) x 1024) + 32768. */
+static double grid_code(double v, double off)
+{
+    double c = nearbyint(log(v + off) * 1024.0) + 32768;
+    return c < 0 ? 0 : c > 65535 ? 65535 : c;
+}
+
+static double grid_value(double c, double off)
+{
+    return exp((c - 32768) / 1024.0) - off;
+}
+
+/* Median (GSL: mean of the middle two) and MAD of a[0..k), a reordered. */
+static void ref_median_mad(double *a, size_t k, double *med, double *mad)
+{
+    gsl_sort(a, 1, k);
+    *med = gsl_stats_median_from_sorted_data(a, 1, k);
+    for (size_t i = 0; i < k; i++)
+        a[i] = fabs(a[i] - *med);
+    gsl_sort(a, 1, k);
+    *mad = gsl_stats_median_from_sorted_data(a, 1, k);
+}
+
+/* The incrementally sorted slots give exactly the median and MAD of the
+ * last k values (a full selection per window, as the detector did before),
+ * through ring wrap-around and with many ties (values from a small set),
+ * on both scales; log: exact order statistics of the coded logs. The
+ * sigma is read back from the band: high = centre + z sigma when the
+ * change gates are off. */
+static void test_sorted_exact(void)
+{
+    static const int hist[] = {7, 20, 60, 256, 300}; /* byte and uint16 slots */
+    double params[64];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 707);
+    long compared = 0;
+    for (int lg = 0; lg < 2; lg++) {
+        for (size_t hi = 0; hi < sizeof hist / sizeof hist[0]; hi++) {
+            int h = hist[hi];
+            rw_options_defaults(D->options, params);
+            set(params, "history", h);
+            set(params, "min_history", 5);
+            set(params, "min_n", 0);
+            set(params, "min_rel_change", 0);
+            set(params, "min_rel_scale", 0);
+            set(params, "z", 3);
+            sets(params, "scale", lg ? "log" : "linear");
+            CHECK_INT(valid(params), 0);
+            void *st = new_state(params);
+            double past[1500], a[300];
+            double ratio0 = NAN; /* sigma / (1.4826 MAD): the factor at full ring */
+            for (int t = 0; t < 1500; t++) {
+                /* ties: 8 levels most of the time, a continuous value else */
+                double x = gsl_rng_uniform(r) < 0.7 ? 100 + 10 * gsl_rng_uniform_int(r, 8)
+                                                    : 100 + 70 * gsl_rng_uniform(r);
+                int k = t < h ? t : h;
+                if (k >= 5) {
+                    for (int i = 0; i < k; i++)
+                        a[i] = lg ? grid_code(past[t - k + i], 0) : (double)(float)past[t - k + i];
+                    double med, mad;
+                    ref_median_mad(a, (size_t)k, &med, &mad);
+                    struct rw_obs o = {.value = x, .n = 50, .words = 1};
+                    struct rw_verdict v;
+                    D->eval(params, st, &o, &v);
+                    CHECK_INT(v.base_windows, k);
+                    double expected = med;
+                    if (lg) {
+                        for (int i = 0; i < k; i++)
+                            a[i] = grid_code(past[t - k + i], 0);
+                        gsl_sort(a, 1, (size_t)k);
+                        expected =
+                            k & 1 ? grid_value(a[k / 2], 0)
+                                  : (grid_value(a[k / 2 - 1], 0) + grid_value(a[k / 2], 0)) / 2;
+                    }
+                    CHECK_NEAR(v.expected, expected, 1e-9 * expected);
+                    double centre = lg ? (med - 32768) / 1024.0 : med;
+                    double sigma = ((lg ? log(v.high) : v.high) - centre) / 3;
+                    double sref = 1.4826 * mad * (lg ? 1.0 / 1024 : 1.0);
+                    if (mad == 0) {
+                        CHECK_NEAR(sigma, 1e-12, 1e-9);
+                    } else if (k == h) {
+                        if (isnan(ratio0))
+                            ratio0 = sigma / sref;
+                        CHECK_NEAR(sigma / sref, ratio0, 1e-9 * ratio0);
+                    }
+                    compared++;
+                }
+                window(params, st, x, 50);
+                past[t] = x;
+            }
+            printf("sorted: %s history %d factor %.4f\n", lg ? "log" : "linear", h, ratio0);
+            CHECK(ratio0 > 1 && ratio0 < 5); /* c(7, 3) = 4.18 */
+            free(st);
+        }
+    }
+    CHECK(compared > 14000);
+    gsl_rng_free(r);
+}
+
+/* Log grid: rounding within +-0.049 % of the value; values beyond e^+-32
+ * clamp (a series there is flat, never a breach); CLS zeros with an
+ * offset give an expected of exactly 0. */
+static void test_log_grid(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    sets(params, "scale", "log");
+    set(params, "min_rel_scale", 0);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 808);
+    double worst = 0;
+    for (int i = 0; i < 2000; i++) {
+        double val = exp(-25 + 50 * gsl_rng_uniform(r));
+        void *st = new_state(params);
+        for (int t = 0; t < 21; t++)
+            window(params, st, val, 50);
+        struct rw_obs o = {.value = val, .n = 50, .words = 1};
+        struct rw_verdict v;
+        D->eval(params, st, &o, &v);
+        CHECK_INT(v.kind, RW_VERDICT_OK);
+        double rel = fabs(v.expected / val - 1);
+        if (rel > worst)
+            worst = rel;
+        free(st);
+    }
+    printf("log grid: worst rounding of a constant series' median %.3g %%\n", 100 * worst);
+    CHECK(worst <= 0.5 / 1024 * 1.001);
+    CHECK(worst > 0.4 / 1024); /* the grid really is 1/1024 */
+
+    /* Out of range: clamped, flat, quiet. */
+    const double far[2] = {1e15, 1e-15};
+    for (int i = 0; i < 2; i++) {
+        void *st = new_state(params);
+        for (int t = 0; t < 30; t++) {
+            struct rw_verdict v = window(params, st, far[i] * (1 + 0.3 * (t % 3)), 50);
+            CHECK(v.kind != RW_VERDICT_BREACH);
+        }
+        struct rw_obs o = {.value = far[i] * 100, .n = 50, .words = 1};
+        struct rw_verdict v;
+        D->eval(params, st, &o, &v);
+        /* 1e17 clamps like the ring (z = 0); 1e-13 is back on the grid */
+        CHECK_INT(v.kind, i == 0 ? RW_VERDICT_OK : RW_VERDICT_BREACH);
+        if (i == 0)
+            CHECK_NEAR(v.score, 0, 1e-9);
+        free(st);
+    }
+
+    /* CLS as configured: log(CLS + 0.05), mostly zeros. */
+    rw_options_defaults(D->options, params);
+    sets(params, "scale", "log");
+    set(params, "log_offset", 0.05);
+    set(params, "min_abs_change", 0.05);
+    set(params, "min_rel_change", 0.3);
+    set(params, "z", 3.5);
+    void *st = new_state(params);
+    for (int t = 0; t < 60; t++)
+        window(params, st, t % 4 == 0 ? 0.02 * gsl_rng_uniform(r) : 0, 50);
+    struct rw_obs o = {.value = 0, .n = 50, .words = 1};
+    struct rw_verdict v;
+    D->eval(params, st, &o, &v);
+    CHECK_INT(v.kind, RW_VERDICT_OK);
+    CHECK(v.expected == 0);
+    CHECK_NEAR(v.score, 0, 1e-9);
+    o.value = 0.3;
+    D->eval(params, st, &o, &v);
+    CHECK_INT(v.kind, RW_VERDICT_BREACH);
+    CHECK_NEAR(v.high, 0.05, 1e-12); /* min_abs_change above a median of 0 */
     free(st);
     gsl_rng_free(r);
 }
@@ -711,6 +895,8 @@ int main(int argc, char **argv)
     test_direction();
     test_abs_change_and_log();
     test_p_and_fields();
+    test_sorted_exact();
+    test_log_grid();
     test_shrinkage();
     test_calibration();
     test_shrunk_calibration();
