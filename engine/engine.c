@@ -30,18 +30,18 @@
 
 enum dim_kind { DIM_PAGE, DIM_APP, DIM_SEG, DIM_METRIC };
 
-struct alert_state {
+struct alert_state { /* 32 bytes per rule and series */
     uint8_t state;    /* enum rw_alert_state */
     uint8_t notified; /* the last notification sent for it said "firing" */
     uint8_t flapping; /* held to one notification until it settles */
     uint8_t seen;     /* has had data (nodata = alert only fires for series that had) */
     uint16_t count;   /* consecutive breach (pending) or calm (firing) windows */
     uint16_t nodata;  /* consecutive windows without data */
-    uint16_t nchg;    /* state changes since chg_first */
-    uint16_t pad;
-    int32_t chg_first, chg_last; /* window indexes of the first/last counted change */
+    uint16_t nchg;    /* state changes counted since chg_last - chg_span */
+    uint16_t chg_span; /* windows from the first counted change to chg_last */
+    int32_t chg_last; /* window index of the last counted change */
     float rel;        /* relative effect when it fired (localization) */
-    int64_t since;
+    int32_t since_w;  /* window index whose end started the episode */
     uint64_t parent;  /* parent fingerprint when grouped */
 };
 
@@ -944,10 +944,12 @@ static int32_t win_index(const struct rw_engine *e, int64_t ts_end)
 static int count_change(const struct rw_engine *e, const struct rw_rule_cfg *r,
                         struct alert_state *a, int32_t wi)
 {
-    if (a->nchg == 0 || wi - a->chg_first >= r->flap_window) {
-        a->chg_first = wi;
+    int64_t first = (int64_t)a->chg_last - a->chg_span;
+    if (a->nchg == 0 || wi - first >= r->flap_window) {
+        first = wi;
         a->nchg = 0;
     }
+    a->chg_span = (uint16_t)(wi - first); /* < flap_window <= 60000 (config bound) */
     (void)e;
     if (a->nchg < UINT16_MAX)
         a->nchg++;
@@ -983,7 +985,7 @@ static void apply_verdict(struct rw_engine *e, int si, struct series *s, int k,
     switch (a->state) {
     case RW_ALERT_INACTIVE:
         if (v->kind == RW_VERDICT_BREACH) {
-            a->since = o->ts_end;
+            a->since_w = win_index(e, o->ts_end);
             a->count = 1;
             a->state = RW_ALERT_PENDING;
             if (r->for_windows <= 1)
@@ -991,7 +993,7 @@ static void apply_verdict(struct rw_engine *e, int si, struct series *s, int k,
         } else if (insufficient && r->nodata == RW_NODATA_ALERT && a->seen &&
                    a->nodata == r->nodata_after) {
             /* The series had data and stopped: that is the alert. */
-            a->since = o->ts_end;
+            a->since_w = win_index(e, o->ts_end);
             fire = nodata_fire = 1;
         }
         break;
@@ -1073,7 +1075,7 @@ static void apply_verdict(struct rw_engine *e, int si, struct series *s, int k,
         t.settled = 1;
         t.firing = firing;
         t.v = *rep;
-        t.since = a->since;
+        t.since = (int64_t)a->since_w * e->win_ms;
         t.fp = series_fp(e, sc, s, r);
         t.parent = 0;
         if (push_transition(e, &t))
@@ -1084,7 +1086,7 @@ static void apply_verdict(struct rw_engine *e, int si, struct series *s, int k,
     }
     t.firing = fire;
     t.v = *rep;
-    t.since = a->since;
+    t.since = (int64_t)a->since_w * e->win_ms;
     t.fp = series_fp(e, sc, s, r);
     t.parent = fire ? 0 : a->parent;
     if (push_transition(e, &t))
