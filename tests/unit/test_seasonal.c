@@ -940,6 +940,397 @@ static void test_vs_rolling(void)
     CHECK(se < 2 * 2 * gsl_cdf_ugaussian_Q(3.0) * 288);
 }
 
+/* ---- span > 1: the mean (count: sum) of the last `span` windows ---------- */
+
+static void test_span_options(void)
+{
+    double params[64];
+    char buf[32], err[128];
+    rw_options_defaults(D->options, params);
+    rw_options_format(rw_options_find(D->options, "span"), params, buf, sizeof buf);
+    CHECK_STR(buf, "1");
+    const struct rw_option *o = rw_options_find(D->options, "span");
+    CHECK_INT(rw_options_set_number(o, params, 0, err, sizeof err), -ERANGE);
+    CHECK_INT(rw_options_set_number(o, params, 61, err, sizeof err), -ERANGE);
+    /* span 1 keeps today's state; span > 1 adds a 56-byte block and 16
+     * bytes per pending window, after the slots at the next multiple of 8. */
+    CHECK_INT(D->state_size(params), 88 + 168 * 9);
+    set(params, "span", 30);
+    CHECK_INT(valid(params), 0);
+    CHECK_INT(D->state_size(params), 1600 + 56 + 29 * 16);
+    set(params, "span", 60);
+    CHECK_INT(D->state_size(params), 1600 + 56 + 59 * 16);
+    sets(params, "period", "day");
+    set(params, "span", 30);
+    CHECK_INT(D->state_size(params), 304 + 56 + 29 * 16);
+    set(params, "slot_minutes", 1440); /* 88 + 9 = 97 bytes of slots, padded to 104 */
+    set(params, "span", 2);
+    CHECK_INT(D->state_size(params), 104 + 56 + 16);
+    void *st = new_state(params);
+    free(st);
+}
+
+/* Both kinds, span 15 and 30, on the 1-minute world (the engine's window):
+ * the false-alarm rate of the span test once trusted, at z = 3. */
+static void test_span_calibration(void)
+{
+    static const struct calib_case cases[] = {
+        {"p75 span 15", LATENCY, 150, 1, 0, 0, "week", 6, 3.0, "up"},
+        {"p75 span 30", LATENCY, 150, 1, 0, 0, "week", 6, 3.0, "up"},
+        {"views span 15", VIEWS, 40, 1, 0, 0, "week", 6, 3.0, "both"},
+        {"views span 30", VIEWS, 40, 1, 0, 0, "week", 6, 3.0, "both"},
+        {"clicks span 30", VIEWS, 0.72, 1, 0, 0, "week", 6, 3.0, "both"},
+    };
+    static const int spans[] = {15, 30, 15, 30, 30};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const struct calib_case *c = &cases[k];
+        double params[64];
+        rw_options_defaults(D->options, params);
+        set(params, "min_rel_change", 0);
+        set(params, "min_rel_scale", 0);
+        set(params, "z", c->z);
+        sets(params, "direction", c->dir);
+        sets(params, "period", c->period);
+        set(params, "span", spans[k]);
+        if (c->m == VIEWS) {
+            sets(params, "kind", "count");
+            set(params, "min_expected", 5);
+        }
+        CHECK_INT(valid(params), 0);
+        struct world w = world_of(c->base, c->win_min);
+        struct tally t;
+        simulate(params, &w, c->m, c->series, 4, 300 + k, &t);
+        double promise = gsl_cdf_ugaussian_Q(c->z) * (strcmp(c->dir, "both") == 0 ? 2 : 1);
+        double rate = (double)t.breaches / (double)t.evals;
+        printf(
+            "span calibration %-14s z=%.1f %-4s: promised %.3g measured %.3g (x%.2f, %ld evals)\n",
+            c->what, c->z, c->dir, promise, rate, rate / promise, t.evals);
+        CHECK(t.evals >= 100000);
+        CHECK(rate >= 0.5 * promise && rate <= 2.0 * promise);
+    }
+}
+
+/* Two parameter sets on the same world, window by window (1-minute windows):
+ * `a` (span > 1) and `b` (span 1). The world's lat/vol follow shape(t). */
+struct duo {
+    const void *pa, *pb;
+    void *sa, *sb;
+    gsl_rng *r;
+    struct world w;
+    enum metric m;
+};
+
+static void duo_init(struct duo *d, const void *pa, const void *pb, double base, enum metric m,
+                     unsigned long seed)
+{
+    d->pa = pa;
+    d->pb = pb;
+    d->sa = new_state(pa);
+    d->sb = new_state(pb);
+    d->r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(d->r, seed);
+    d->w = world_of(base, 1);
+    d->m = m;
+}
+
+static void duo_free(struct duo *d)
+{
+    free(d->sa);
+    free(d->sb);
+    gsl_rng_free(d->r);
+}
+
+/* One window ending at ts through both; returns the two verdicts. */
+static void duo_step(struct duo *d, int64_t ts, struct rw_verdict *va, struct rw_verdict *vb)
+{
+    double views, p75;
+    draw_window(d->r, &d->w, ts, &views, &p75);
+    struct rw_obs o = {.ts_end = ts,
+                       .value = d->m == VIEWS ? views : p75,
+                       .n = (uint32_t)views,
+                       .views = (uint32_t)views};
+    D->eval(d->pa, d->sa, &o, va);
+    D->eval(d->pb, d->sb, &o, vb);
+    if (va->kind == RW_VERDICT_BREACH) {
+        /* the words, as the engine asks for them when an alert changes */
+        struct rw_verdict q = *va;
+        o.words = 1;
+        D->eval(d->pa, d->sa, &o, va);
+        o.words = 0;
+        CHECK_INT(va->kind, q.kind);
+        CHECK(va->score == q.score);
+    }
+    D->learn(d->pa, d->sa, &o, va);
+    D->learn(d->pb, d->sb, &o, vb);
+}
+
+/* "Slow for the slot", slowly: at night the whole site's p75 climbs over
+ * 2 h to +40 % (its usual daytime level) and stays there 2 h. One window's
+ * p75 has ~10 % noise at night (~70 views a minute), so per window z never
+ * gets far past 3-4; the mean of 30 windows sees it within the ramp. */
+static void test_span_slow_night_shift(void)
+{
+    double pa[64], pb[64];
+    rw_options_defaults(D->options, pa);
+    set(pa, "min_n", 30);
+    set(pa, "min_rel_change", 0.15);
+    memcpy(pb, pa, sizeof pb);
+    set(pa, "span", 30);
+    const int64_t wed01 = T0 + 2 * WEEK_MS + 2 * DAY_MS + HOUR_MS;
+    int caught = 0, caught1 = 0, clean = 0, clean1 = 0, delay_sum = 0, seeds = 5;
+    double zmax1 = 0;
+    for (int sd = 0; sd < seeds; sd++) {
+        struct duo d;
+        duo_init(&d, pa, pb, 150, LATENCY, 40 + sd);
+        struct rw_verdict va, vb;
+        for (int64_t ts = T0 + MIN_MS; ts <= wed01; ts += MIN_MS) {
+            duo_step(&d, ts, &va, &vb);
+            if (ts > T0 + 2 * WEEK_MS) { /* Mon-Wed of week 3, trusted */
+                clean += va.kind == RW_VERDICT_BREACH;
+                clean1 += vb.kind == RW_VERDICT_BREACH;
+            }
+        }
+        int first = -1, first1 = -1;
+        for (int m = 1; m <= 240; m++) {
+            d.w.lat = 1.0 + 0.4 * (m < 120 ? m / 120.0 : 1.0);
+            int64_t ts = wed01 + m * MIN_MS;
+            duo_step(&d, ts, &va, &vb);
+            if (isfinite(vb.score) && vb.score > zmax1)
+                zmax1 = vb.score;
+            if (va.kind == RW_VERDICT_BREACH && first < 0) {
+                first = m;
+                CHECK_STR(va.test, "seasonal z over a span (slot profile + recent level)");
+                CHECK_INT(va.score_kind, RW_SCORE_Z);
+                CHECK(va.score > 4);
+                CHECK_NEAR(va.p, gsl_cdf_ugaussian_Q(va.score), 1e-12);
+                CHECK_INT(va.big, 1);
+                CHECK(va.value >= 1.15 * va.expected);
+                CHECK(va.n > 30 * 30); /* the samples of the span's 30 windows */
+                CHECK(has(va.why, "mean +"));
+                CHECK(has(va.why, "% over 30 windows vs Wed 0"));
+                CHECK(has(va.why, " slot of 2 weeks, z="));
+                CHECK(isnan(va.low) && va.high < va.value && va.high > va.expected);
+                if (sd == 0)
+                    printf("span: first breach: %s (%s)\n", va.why, va.base);
+            }
+            if (vb.kind == RW_VERDICT_BREACH && first1 < 0)
+                first1 = m;
+        }
+        caught += first > 0;
+        caught1 += first1 > 0;
+        delay_sum += first > 0 ? first : 0;
+        printf("span: night p75 +40%% over 2 h (seed %d): span 30 breaches at minute %d, "
+               "span 1 at %d\n",
+               sd, first, first1);
+        duo_free(&d);
+    }
+    printf("span: night shift caught %d/%d with span 30 (mean %d min), %d/%d with span 1 (max z "
+           "%.1f); clean Mon-Wed: %d / %d breaches\n",
+           caught, seeds, caught ? delay_sum / caught : -1, caught1, seeds, zmax1, clean, clean1);
+    CHECK_INT(caught, seeds);
+    CHECK(caught1 <= 1);
+    CHECK(delay_sum / seeds < 120); /* within the ramp on average */
+    CHECK_INT(clean, 0);
+}
+
+/* A counter of ~1.4 clicks a minute at midday (5x daily cycle, 0.3 at
+ * night) drops to 40 % for an hour. One window has ~1.4 expected: nothing to
+ * judge (min_expected 5); the sum of 30 windows has ~40. */
+static void test_span_counter_drop(void)
+{
+    double pa[64], pb[64];
+    rw_options_defaults(D->options, pa);
+    sets(pa, "kind", "count");
+    sets(pa, "direction", "down");
+    set(pa, "min_rel_change", 0.3);
+    set(pa, "min_expected", 5);
+    set(pa, "recent", 120);
+    memcpy(pb, pa, sizeof pb);
+    set(pa, "span", 30);
+    const int64_t tue1240 = T0 + 2 * WEEK_MS + DAY_MS + 12 * HOUR_MS + 40 * MIN_MS;
+    int seeds = 12, caught = 0, caught1 = 0, delay_sum = 0;
+    for (int sd = 0; sd < seeds; sd++) {
+        struct duo d;
+        duo_init(&d, pa, pb, 0.72, VIEWS, 60 + sd);
+        struct rw_verdict va, vb;
+        for (int64_t ts = T0 + MIN_MS; ts <= tue1240; ts += MIN_MS)
+            duo_step(&d, ts, &va, &vb);
+        d.w.vol = 0.4;
+        int first = -1, first1 = -1;
+        for (int m = 1; m <= 60; m++) {
+            duo_step(&d, tue1240 + m * MIN_MS, &va, &vb);
+            if (va.kind == RW_VERDICT_BREACH && first < 0) {
+                first = m;
+                CHECK(va.score < -4);
+                CHECK_NEAR(va.p, gsl_cdf_ugaussian_P(va.score), 1e-12);
+                CHECK(va.value < 0.7 * va.expected);
+                CHECK(has(va.why, " in 30 windows vs "));
+                CHECK(isnan(va.high) && va.low >= va.value && va.low < va.expected);
+                if (sd == 0)
+                    printf("span: first breach: %s (%s)\n", va.why, va.base);
+            }
+            if (vb.kind == RW_VERDICT_BREACH && first1 < 0)
+                first1 = m;
+        }
+        caught += first > 0 && first <= 45;
+        delay_sum += first > 0 && first <= 45 ? first : 0;
+        caught1 += first1 > 0;
+        duo_free(&d);
+    }
+    printf("span: clicks 1.4/min -> 40%% for 60 min: caught within 45 min in %d/%d seeds "
+           "(mean %d min) with span 30, %d with span 1\n",
+           caught, seeds, caught ? delay_sum / caught : -1, caught1);
+    CHECK(caught >= seeds / 3);
+    CHECK_INT(caught1, 0);
+
+    /* The nightly dip of the same counter (5x) is no news: a clean week. */
+    struct run x;
+    run_init(&x, pa, 0.72, VIEWS, 77);
+    x.w = world_of(0.72, 1);
+    feed(&x, T0, T0 + 2 * WEEK_MS);
+    feed(&x, T0 + 2 * WEEK_MS, T0 + 3 * WEEK_MS);
+    printf("span: clicks, clean week 3: %ld breaches in %ld windows (%ld judged on the profile)\n",
+           x.breaches, x.windows, x.seasonal);
+    CHECK(x.seasonal > 9000);
+    CHECK_INT(x.breaches, 0);
+    CHECK(has(x.last.why, "in 30 windows vs"));
+    CHECK(has(x.last.why, "expected"));
+    CHECK(has(x.last.why, "slot of 2 weeks"));
+    run_free(&x);
+}
+
+/* A breaching span keeps all its windows out of the profile: the night
+ * shift a week later is judged against a clean slot (as the clean twin of
+ * the same seed sees it). */
+static void test_span_incident_not_learned(void)
+{
+    double pa[64];
+    rw_options_defaults(D->options, pa);
+    set(pa, "min_n", 30);
+    set(pa, "span", 30);
+    struct run x, y;
+    run_init(&x, pa, 150, LATENCY, 91);
+    run_init(&y, pa, 150, LATENCY, 91);
+    x.w = world_of(150, 1);
+    y.w = world_of(150, 1);
+    const int64_t wed01 = T0 + 2 * WEEK_MS + 2 * DAY_MS + HOUR_MS;
+    feed(&x, T0, wed01);
+    feed(&y, T0, wed01);
+    x.w.lat = 1.4;
+    feed(&x, wed01, wed01 + 4 * HOUR_MS);
+    long breaches = x.breaches;
+    feed(&y, wed01, wed01 + 4 * HOUR_MS);
+    CHECK_INT(y.breaches, 0);
+    x.w.lat = 1.0;
+    feed(&x, wed01 + 4 * HOUR_MS, wed01 + WEEK_MS + 2 * HOUR_MS);
+    feed(&y, wed01 + 4 * HOUR_MS, wed01 + WEEK_MS + 2 * HOUR_MS);
+    /* a week later, 03:00: the same expectation with and without the incident */
+    int64_t t = wed01 + WEEK_MS + 2 * HOUR_MS + MIN_MS;
+    struct rw_verdict a = peek(pa, x.st, t, true_p75(t), 70, NULL);
+    struct rw_verdict b = peek(pa, y.st, t, true_p75(t), 70, NULL);
+    printf("span: +40%% for 4 h: %ld breach windows; a week later at 03:00 expected %.0f vs %.0f "
+           "(clean twin)\n",
+           breaches, a.expected, b.expected);
+    /* alerted until the run is taken as the new level: recent + span - 1
+     * windows of incident (59); the profile never learned any of them */
+    CHECK(breaches >= 50 && breaches <= 70);
+    CHECK_STR(a.base, "Wed 03:00 slot, 3 weeks");
+    CHECK_NEAR(a.expected / b.expected, 1.0, 0.03);
+    run_free(&x);
+    run_free(&y);
+}
+
+/* Gaps inside the span, a window below min_n, a learn that never came, and
+ * the words. */
+static void test_span_gaps_and_words(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    set(params, "span", 30);
+    struct run x;
+    run_init(&x, params, 150, LATENCY, 92);
+    x.w = world_of(150, 1);
+    int64_t t = T0 + 2 * WEEK_MS + 2 * DAY_MS + 14 * HOUR_MS;
+    feed(&x, T0, t);
+    CHECK(has(x.last.why, "over 30 windows vs Wed 13:00 slot of 2 weeks"));
+    CHECK_STR(x.last.base, "Wed 13:00 slot, 2 weeks");
+    size_t sz = D->state_size(params);
+    void *copy = malloc(sz);
+    if (!copy)
+        abort();
+    memcpy(copy, x.st, sz);
+    struct rw_verdict v = win(params, x.st, t + MIN_MS, 1e6, 19, NULL);
+    CHECK_STR(v.why, "19 samples < min_n 20");
+    v = win(params, copy, t + MIN_MS, NAN, 0, NULL);
+    CHECK(memcmp(copy, x.st, sz) == 0);
+    /* 10 more windows without data: 19 of the span's 30 have a value. */
+    for (int i = 2; i <= 11; i++)
+        win(params, x.st, t + i * MIN_MS, NAN, 0, NULL);
+    v = win(params, x.st, t + 12 * MIN_MS, true_p75(t), 500, NULL);
+    CHECK(has(v.why, "over 19 windows")); /* 11 windows without a value */
+    /* eval 10 windows later without learn in between: the windows that
+     * left the span are taken out (9 + this one remain) */
+    v = peek(params, x.st, t + 22 * MIN_MS, true_p75(t), 500, NULL);
+    CHECK(has(v.why, "over 10 windows"));
+    /* Day-time p75 +30 % in one window: one window of 30 moves the mean 1 %. */
+    v = peek(params, x.st, t + 13 * MIN_MS, 1.3 * true_p75(t), 500, NULL);
+    CHECK_INT(v.kind, RW_VERDICT_OK);
+    CHECK(v.value < 1.05 * v.expected);
+    CHECK(isnan(v.low) && v.high > v.expected);
+    /* Three days without data: the ring empties, and seasonal spans build
+     * up again from one window. */
+    t += 12 * MIN_MS;
+    for (int64_t u = t + MIN_MS; u <= t + 3 * DAY_MS; u += MIN_MS)
+        win(params, x.st, u, NAN, 0, NULL);
+    v = win(params, x.st, t + 3 * DAY_MS + MIN_MS, true_p75(t), 500, NULL);
+    CHECK(has(v.why, "over 1 window vs"));
+    feed(&x, t + 3 * DAY_MS + MIN_MS, t + 3 * DAY_MS + 6 * HOUR_MS);
+    CHECK_INT(x.seasonal, x.windows);
+    CHECK(x.breaches <= 1);
+    CHECK(has(x.last.why, "over 30 windows"));
+    free(copy);
+    run_free(&x);
+}
+
+/* A young series with span 30 borrows its parent's shape (per window, as
+ * with span 1) until its own slots are trusted, then judges spans. */
+static void test_span_shrinkage(void)
+{
+    double params[64];
+    rw_options_defaults(D->options, params);
+    set(params, "span", 30);
+    struct run par, kid;
+    run_init(&par, params, 300, LATENCY, 93);
+    run_init(&kid, params, 100, LATENCY, 94);
+    par.w = world_of(300, 1);
+    kid.w = world_of(100, 1);
+    kid.parent = par.st;
+    kid.w.lat = 1.2;
+    feed(&par, T0, T0 + 3 * WEEK_MS);
+    long n = 0, shrunk = 0, breaches = 0;
+    for (int64_t t = T0 + 3 * WEEK_MS; t < T0 + 3 * WEEK_MS + DAY_MS; t += HOUR_MS) {
+        feed(&par, t, t + HOUR_MS);
+        feed(&kid, t, t + HOUR_MS);
+        n += kid.windows;
+        breaches += kid.breaches;
+    }
+    shrunk = kid.last.shrunk;
+    printf("span: shrunk child, first day: %ld breaches in %ld windows\n", breaches, n);
+    CHECK_INT(shrunk, 1);
+    CHECK_STR(kid.last.test, "seasonal z (parent's profile shape + own level)");
+    CHECK(breaches <= 2);
+    /* Slow for the slot from day one: the child's daytime p75 at 03:00 */
+    int64_t wed03 = T0 + 3 * WEEK_MS + 2 * DAY_MS + 3 * HOUR_MS;
+    feed(&par, T0 + 3 * WEEK_MS + DAY_MS, wed03);
+    feed(&kid, T0 + 3 * WEEK_MS + DAY_MS, wed03);
+    struct rw_verdict v =
+        peek(params, kid.st, wed03 + MIN_MS, true_p75(wed03 - 13 * HOUR_MS) * 1.2, 500, par.st);
+    CHECK_INT(v.shrunk, 1);
+    CHECK_INT(v.kind, RW_VERDICT_BREACH);
+    run_free(&par);
+    run_free(&kid);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -956,5 +1347,12 @@ int main(int argc, char **argv)
     test_shrinkage();
     test_calibration();
     test_vs_rolling();
+    test_span_options();
+    test_span_calibration();
+    test_span_slow_night_shift();
+    test_span_counter_drop();
+    test_span_incident_not_learned();
+    test_span_gaps_and_words();
+    test_span_shrinkage();
     TEST_DONE();
 }
