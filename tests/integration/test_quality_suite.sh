@@ -36,7 +36,7 @@ max_fa = float(sys.argv[2])
 minimum = {
     "step_page": 7, "segment_slowdown": 13, "ramp": 6, "tail_shift": 4,
     "error_burst_quiet": 3, "error_spike_page": 5, "page_outage": 2,
-    "traffic_drop_app": 4, "custom_drop": 4, "seasonal_slowdown": 0,
+    "traffic_drop_app": 4, "custom_drop": 4, "seasonal_slowdown": 1,
 }
 bad = []
 for kind, k in sorted(d["per_kind"].items()):
