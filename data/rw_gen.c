@@ -1302,7 +1302,7 @@ static void set_rules(struct incident *in)
         break;
     case IK_ERR_QUIET:
     case IK_ERR_SPIKE:
-        snprintf(in->rules, sizeof in->rules, "[\"error_spike\"]");
+        snprintf(in->rules, sizeof in->rules, "[\"error_spike\", \"error_spike_quiet\"]");
         in->max_delay_min = 10;
         break;
     case IK_TRAFFIC_DROP:

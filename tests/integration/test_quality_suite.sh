@@ -35,7 +35,7 @@ d = json.load(open(sys.argv[1]))
 max_fa = float(sys.argv[2])
 minimum = {
     "step_page": 7, "segment_slowdown": 13, "ramp": 6, "tail_shift": 4,
-    "error_burst_quiet": 3, "error_spike_page": 5, "page_outage": 2,
+    "error_burst_quiet": 6, "error_spike_page": 6, "page_outage": 2,
     "traffic_drop_app": 4, "custom_drop": 4, "seasonal_slowdown": 1,
 }
 bad = []
