@@ -855,6 +855,31 @@ static uint64_t series_fp(const struct rw_engine *e, const struct scope *sc, con
     return rw_alert_fingerprint(r->name, app, app_len, sc->ndims, sc->dim, vals, lens);
 }
 
+/* The series of scope ps that holds s's values on ps's dims (a subset of
+ * sc's, matched by name among sc's dims from `from` on: 1 skips a twin's
+ * leading metric dim). NULL when ps has no such series. */
+static struct series *project(const struct scope *sc, const struct series *s, struct scope *ps,
+                              int from)
+{
+    const char *app, *vals[RW_MAX_DIMS];
+    size_t app_len, lens[RW_MAX_DIMS];
+    split_key(s, &app, &app_len, sc->ndims, vals, lens);
+    char key[KEY_MAX];
+    size_t n = app_len;
+    memcpy(key, app, app_len);
+    for (int d = 0; d < ps->ndims; d++) {
+        int cd = from;
+        while (cd < sc->ndims && strcmp(sc->dim[cd], ps->dim[d]) != 0)
+            cd++;
+        if (cd >= sc->ndims)
+            return NULL;
+        key[n++] = KEY_SEP;
+        memcpy(key + n, vals[cd], lens[cd]);
+        n += lens[cd];
+    }
+    return lookup(ps, key, n, hash_key(key, n));
+}
+
 /* A custom twin series' base series: the same app and dims without the
  * metric (cached until the base scope frees a series). */
 static struct series *base_series(struct rw_engine *e, const struct scope *sc, struct series *s)
@@ -864,18 +889,7 @@ static struct series *base_series(struct rw_engine *e, const struct scope *sc, s
     struct scope *bs = &e->scopes[sc->base];
     if (s->bser_gen == bs->gen + 1)
         return s->bser;
-    const char *app, *vals[RW_MAX_DIMS];
-    size_t app_len, lens[RW_MAX_DIMS];
-    split_key(s, &app, &app_len, sc->ndims, vals, lens);
-    char key[KEY_MAX];
-    size_t n = app_len;
-    memcpy(key, app, app_len);
-    for (int d = 1; d < sc->ndims; d++) { /* dim 0 is the metric */
-        key[n++] = KEY_SEP;
-        memcpy(key + n, vals[d], lens[d]);
-        n += lens[d];
-    }
-    s->bser = lookup(bs, key, n, hash_key(key, n));
+    s->bser = project(sc, s, bs, 1); /* dim 0 is the metric */
     s->bser_gen = bs->gen + 1;
     return s->bser;
 }
@@ -888,21 +902,7 @@ static struct series *parent_series(struct rw_engine *e, const struct scope *sc,
     struct scope *ps = &e->scopes[sc->share_parent];
     if (s->par_gen == ps->gen + 1)
         return s->par; /* par_gen stores gen + 1 so 0 means "never looked up" */
-    const char *app, *vals[RW_MAX_DIMS];
-    size_t app_len, lens[RW_MAX_DIMS];
-    split_key(s, &app, &app_len, sc->ndims, vals, lens);
-    char key[KEY_MAX];
-    size_t n = app_len;
-    memcpy(key, app, app_len);
-    for (int d = 0; d < ps->ndims; d++) {
-        int cd = 0;
-        while (cd < sc->ndims && strcmp(sc->dim[cd], ps->dim[d]) != 0)
-            cd++;
-        key[n++] = KEY_SEP;
-        memcpy(key + n, vals[cd], lens[cd]);
-        n += lens[cd];
-    }
-    s->par = lookup(ps, key, n, hash_key(key, n));
+    s->par = project(sc, s, ps, 0);
     s->par_gen = ps->gen + 1;
     return s->par;
 }
@@ -1235,23 +1235,9 @@ static uint64_t find_parent(struct rw_engine *e, const struct transition *t)
 {
     const struct scope *sc = &e->scopes[t->scope];
     int metric = e->cfg->rules[sc->rs[t->rs].rule].metric;
-    const char *app, *vals[RW_MAX_DIMS];
-    size_t app_len, lens[RW_MAX_DIMS];
-    split_key(t->s, &app, &app_len, sc->ndims, vals, lens);
     for (int p = 0; p < sc->nparents; p++) {
         struct scope *ps = &e->scopes[sc->parents[p]];
-        char key[KEY_MAX];
-        size_t n = app_len;
-        memcpy(key, app, app_len);
-        for (int d = 0; d < ps->ndims; d++) {
-            int cd = 0;
-            while (cd < sc->ndims && strcmp(sc->dim[cd], ps->dim[d]) != 0)
-                cd++;
-            key[n++] = KEY_SEP;
-            memcpy(key + n, vals[cd], lens[cd]);
-            n += lens[cd];
-        }
-        struct series *s = lookup(ps, key, n, hash_key(key, n));
+        struct series *s = project(sc, t->s, ps, 0);
         if (!s)
             continue;
         for (int k = 0; k < ps->nrules; k++) {
@@ -1311,9 +1297,6 @@ static uint64_t traffic_explains(struct rw_engine *e, const struct transition *t
         !(rel < 0))
         return 0;
     const struct scope *bs = &e->scopes[sc->base];
-    const char *app, *vals[RW_MAX_DIMS];
-    size_t app_len, lens[RW_MAX_DIMS];
-    split_key(t->s, &app, &app_len, sc->ndims, vals, lens);
     /* the base scope, then its ancestors: same values minus the metric dim */
     int cand[RW_MAX_SCOPES + 1], nc = 0;
     cand[nc++] = sc->base;
@@ -1321,20 +1304,7 @@ static uint64_t traffic_explains(struct rw_engine *e, const struct transition *t
         cand[nc++] = bs->parents[p];
     for (int c = 0; c < nc; c++) {
         struct scope *ps = &e->scopes[cand[c]];
-        char key[KEY_MAX];
-        size_t n = app_len;
-        memcpy(key, app, app_len);
-        for (int d = 0; d < ps->ndims; d++) {
-            int cd = 1; /* dim 0 of a twin is the metric */
-            while (cd < sc->ndims && strcmp(sc->dim[cd], ps->dim[d]) != 0)
-                cd++;
-            if (cd >= sc->ndims)
-                break;
-            key[n++] = KEY_SEP;
-            memcpy(key + n, vals[cd], lens[cd]);
-            n += lens[cd];
-        }
-        struct series *s = lookup(ps, key, n, hash_key(key, n));
+        struct series *s = project(sc, t->s, ps, 1); /* dim 0 of a twin is the metric */
         if (!s)
             continue;
         for (int k = 0; k < ps->nrules; k++) {
