@@ -506,21 +506,8 @@ static void cu_eval(const void *params, const void *state, const struct rw_obs *
     const struct cu_params *p = params;
     const struct cu_state *s = state;
 
-    out->kind = RW_VERDICT_INSUFFICIENT;
-    out->score_kind = RW_SCORE_Z;
-    out->value = obs->value;
-    out->expected = NAN;
-    out->low = NAN;
-    out->high = NAN;
-    out->score = NAN;
-    out->n = obs->n;
-    out->p = NAN;
-    out->big = 0;
-    out->shrunk = 0;
+    rw_verdict_begin(out, RW_SCORE_Z, obs->value, obs->n, "one-sided CUSUM (Page)");
     out->base_windows = s->n;
-    out->test = "one-sided CUSUM (Page)";
-    out->base[0] = '\0';
-    out->why[0] = '\0';
 
     double x = 0;
     struct cu_step e;

@@ -17,6 +17,7 @@
 #ifndef RW_DETECTOR_H
 #define RW_DETECTOR_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,6 +88,24 @@ struct rw_verdict {
                          "Tue 14:00 slot, 5 weeks" */
     char why[96];     /* short words for the summary: "z=5.3 vs median of 58 windows" */
 };
+
+/* Start a verdict: insufficient, nothing known yet (NaN numbers, no words).
+ * Every eval begins with it, then fills in what it finds. */
+static inline void rw_verdict_begin(struct rw_verdict *out, enum rw_score_kind score_kind,
+                                    double value, uint32_t n, const char *test)
+{
+    out->kind = RW_VERDICT_INSUFFICIENT;
+    out->score_kind = score_kind;
+    out->value = value;
+    out->expected = out->low = out->high = out->score = out->p = NAN;
+    out->n = n;
+    out->big = 0;
+    out->shrunk = 0;
+    out->base_windows = 0;
+    out->test = test;
+    out->base[0] = '\0';
+    out->why[0] = '\0';
+}
 
 /* Detector capabilities (struct rw_detector.flags). */
 #define RW_DET_PVALUE 1u  /* verdict.p is a p-value: the rule's q applies (BH) */

@@ -462,23 +462,14 @@ static void er_eval(const void *params, const void *state, const struct rw_obs *
         V += V0;
     }
 
-    out->kind = RW_VERDICT_INSUFFICIENT;
-    out->score_kind = RW_SCORE_P;
-    out->value = (raw > 0 || v > 0) ? raw / x : NAN;
+    rw_verdict_begin(out, RW_SCORE_P, (raw > 0 || v > 0) ? raw / x : NAN,
+                     v > 4e9 ? 4000000000u : (uint32_t)v,
+                     p->direction == ER_UP     ? er_test_up
+                     : p->direction == ER_DOWN ? er_test_down
+                                               : er_test_both);
     out->expected = V > 0 ? E_raw / V : NAN;
     out->low = p->direction == ER_UP ? 0 : NAN;
-    out->high = NAN;
-    out->score = NAN;
-    out->n = v > 4e9 ? 4000000000u : (uint32_t)v;
-    out->p = NAN;
-    out->big = 0;
-    out->shrunk = 0;
     out->base_windows = s->count;
-    out->test = p->direction == ER_UP ? er_test_up
-                : p->direction == ER_DOWN ? er_test_down
-                                          : er_test_both;
-    out->base[0] = '\0';
-    out->why[0] = '\0';
 
     if (raw == 0 && v == 0) {
         RW_WHY(obs, out, "no views and no errors");

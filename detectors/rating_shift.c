@@ -504,21 +504,10 @@ static void rs_eval(const void *params, const void *state, const struct rw_obs *
     }
     double n = r[0] + r[1] + r[2];
 
-    out->kind = RW_VERDICT_INSUFFICIENT;
-    out->score_kind = RW_SCORE_P;
-    out->value = n > 0 ? r[2] / n : NAN;
-    out->expected = NAN;
-    out->low = NAN;
-    out->high = NAN;
-    out->score = NAN;
-    out->n = n > 4e9 ? 4000000000u : (uint32_t)n;
-    out->p = NAN;
-    out->big = 0;
-    out->shrunk = 0;
+    rw_verdict_begin(out, RW_SCORE_P, n > 0 ? r[2] / n : NAN,
+                     n > 4e9 ? 4000000000u : (uint32_t)n,
+                     "beta-binomial predictive mid-p, rating shares vs EW baseline");
     out->base_windows = s->windows < (uint32_t)p->history ? s->windows : (uint32_t)p->history;
-    out->test = "beta-binomial predictive mid-p, rating shares vs EW baseline";
-    out->base[0] = '\0';
-    out->why[0] = '\0';
 
     if (n1 <= 0) {
         RW_WHY(obs, out, "no rated views");

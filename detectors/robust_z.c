@@ -488,21 +488,7 @@ static void rz_eval(const void *params, const void *state, const struct rw_obs *
     const struct rz_params *p = params;
     const struct rz_state *s = state;
 
-    out->kind = RW_VERDICT_INSUFFICIENT;
-    out->score_kind = RW_SCORE_Z;
-    out->value = obs->value;
-    out->expected = NAN;
-    out->low = NAN;
-    out->high = NAN;
-    out->score = NAN;
-    out->n = obs->n;
-    out->p = NAN;
-    out->big = 0;
-    out->shrunk = 0;
-    out->base_windows = 0;
-    out->test = rz_test;
-    out->base[0] = '\0';
-    out->why[0] = '\0';
+    rw_verdict_begin(out, RW_SCORE_Z, obs->value, obs->n, rz_test);
 
     if (isnan(obs->value)) {
         RW_WHY(obs, out, "no value this window");

@@ -1120,21 +1120,7 @@ static void se_eval(const void *params, const void *state, const struct rw_obs *
     int lg = p->scale == SE_LOG;
     double off = offset_of(p);
 
-    out->kind = RW_VERDICT_INSUFFICIENT;
-    out->score_kind = RW_SCORE_Z;
-    out->value = obs->value;
-    out->expected = NAN;
-    out->low = NAN;
-    out->high = NAN;
-    out->score = NAN;
-    out->n = obs->n;
-    out->p = NAN;
-    out->big = 0;
-    out->shrunk = 0;
-    out->base_windows = 0;
-    out->test = se_tests[SE_SHORT];
-    out->base[0] = '\0';
-    out->why[0] = '\0';
+    rw_verdict_begin(out, RW_SCORE_Z, obs->value, obs->n, se_tests[SE_SHORT]);
 
     if (isnan(obs->value)) {
         RW_WHY(obs, out, "no value this window");

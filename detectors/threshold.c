@@ -87,19 +87,9 @@ static void th_eval(const void *params, const void *state, const struct rw_obs *
     double v = obs->value;
     int has_above = !isnan(p->above), has_below = !isnan(p->below);
 
-    out->kind = RW_VERDICT_INSUFFICIENT;
-    out->score_kind = RW_SCORE_NONE;
-    out->value = v;
+    rw_verdict_begin(out, RW_SCORE_NONE, v, obs->n, th_test);
     out->low = p->below;
     out->high = p->above;
-    out->n = obs->n;
-    out->p = NAN;
-    out->big = 0;
-    out->shrunk = 0;
-    out->base_windows = 0;
-    out->test = th_test;
-    out->base[0] = '\0';
-    out->why[0] = '\0';
     /* expected: the only bound set, else the nearer one (which is the crossed
      * one on a breach). score = value / expected, NaN for a zero bound. */
     if (has_above && has_below)

@@ -367,20 +367,7 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
         v += pend[i].views;
     double nw = s->npend + 1.0; /* windows in this test */
 
-    out->kind = RW_VERDICT_INSUFFICIENT;
-    out->score_kind = RW_SCORE_P;
-    out->value = v / nw;
-    out->expected = NAN;
-    out->low = NAN;
-    out->high = NAN;
-    out->score = NAN;
-    out->n = v > 4e9 ? 4000000000u : (uint32_t)v;
-    out->p = NAN;
-    out->big = 0;
-    out->shrunk = 0;
-    out->test = td_test;
-    out->base[0] = '\0';
-    out->why[0] = '\0';
+    rw_verdict_begin(out, RW_SCORE_P, v / nw, v > 4e9 ? 4000000000u : (uint32_t)v, td_test);
 
     uint32_t k = s->count;
     if (k > (uint32_t)p->history)
