@@ -413,7 +413,7 @@ const struct rw_option rw_rule_options[] = {
      .help = "a series that stops giving data: ok (a firing alert resolves), alert (fire a "
              "no-data alert), keep (hold the alert state until data returns)"},
     {.name = "nodata_after", .type = RW_OPT_INT, .offset = ROPT(nodata_after), .def = 30,
-     .min = 1, .max = 100000, .help = "windows without data before the nodata policy applies"},
+     .min = 1, .max = 65535, .help = "windows without data before the nodata policy applies"},
     {.name = "flap_window", .type = RW_OPT_INT, .offset = ROPT(flap_window), .def = 60, .min = 2,
      .max = 60000, .help = "windows over which an alert's state changes are counted"},
     {.name = "flap_max", .type = RW_OPT_INT, .offset = ROPT(flap_max), .def = 4, .min = 2,

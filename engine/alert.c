@@ -7,6 +7,8 @@
 
 #include "engine/metric.h"
 
+static void utf8_trim(char *s);
+
 static uint64_t fnv64(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -118,6 +120,7 @@ void rw_alert_where(const struct rw_alert_view *a, char *buf, size_t len)
     /* Pages read better bare: "/checkout · device=mobile". */
     if (a->ndims == 0 && off == 0)
         snprintf(buf, len, "the whole site");
+    utf8_trim(buf);
 }
 
 static void where_short(const struct rw_alert_view *a, char *buf, size_t len)
@@ -131,6 +134,7 @@ static void where_short(const struct rw_alert_view *a, char *buf, size_t len)
                                 (int)a->dim_lens[i], a->dim_vals[i]);
     if (off == 0)
         snprintf(buf, len, "the whole site");
+    utf8_trim(buf); /* a long value may have been cut inside a character */
 }
 
 void rw_alert_summary(const struct rw_alert_view *a, char *buf, size_t len)

@@ -166,6 +166,7 @@ struct rw_engine {
     struct rw_ratelimit reject_rl[RW_NREJECT];
     int jump_votes;
     int csv_scope; /* --csv replay: index of the extra scope, or -1 */
+    int csv_started;
     struct rw_scope_cfg twin_cfg[RW_MAX_SCOPES];
     struct deferred *def;
     size_t ndef, capdef;
@@ -178,6 +179,7 @@ struct rw_engine {
     } *expire;
     size_t nexp, capexp;
     int pooling;   /* pool_windows > 1 */
+    int64_t win0;  /* first window index seen: origin of the int32 indexes in alert states */
     uint32_t pool_min_n;
 };
 
@@ -632,6 +634,7 @@ enum rw_reject rw_engine_ingest(struct rw_engine *e, const struct rw_event *ev)
         /* The first event opens its own window: windows before the data
          * starts are not evaluated (they would look like an outage). */
         e->open_lo = w;
+        e->win0 = w;
         e->watermark = e->st.watermark = ev->ts - e->late_ms;
     } else if (e->event_time && ev->ts - e->late_ms > e->watermark) {
         /* One bad clock must not end a replay: an event far ahead of the
@@ -890,7 +893,9 @@ static struct series *base_series(struct rw_engine *e, const struct scope *sc, s
     if (s->bser_gen == bs->gen + 1)
         return s->bser;
     s->bser = project(sc, s, bs, 1); /* dim 0 is the metric */
-    s->bser_gen = bs->gen + 1;
+    /* remember hits only: a missing series may be created later, which does
+     * not change gen */
+    s->bser_gen = s->bser ? bs->gen + 1 : 0;
     return s->bser;
 }
 
@@ -903,7 +908,7 @@ static struct series *parent_series(struct rw_engine *e, const struct scope *sc,
     if (s->par_gen == ps->gen + 1)
         return s->par; /* par_gen stores gen + 1 so 0 means "never looked up" */
     s->par = project(sc, s, ps, 0);
-    s->par_gen = ps->gen + 1;
+    s->par_gen = s->par ? ps->gen + 1 : 0; /* hits only, as in base_series */
     return s->par;
 }
 
@@ -934,9 +939,11 @@ static void apply_decision(const struct rw_rule_cfg *r, const struct decision *d
                  d->family, r->q);
 }
 
+/* Window index relative to the engine's first window: fits int32 for any
+ * window length >= 1 s over 68 years of data. */
 static int32_t win_index(const struct rw_engine *e, int64_t ts_end)
 {
-    int64_t w = floor_div(ts_end, e->win_ms);
+    int64_t w = floor_div(ts_end, e->win_ms) - e->win0;
     return (int32_t)(w > INT32_MAX ? INT32_MAX : w < INT32_MIN ? INT32_MIN : w);
 }
 
@@ -965,7 +972,8 @@ static int count_change(const struct rw_engine *e, const struct rw_rule_cfg *r,
  * a transition. The verdict v is the detector's (kind possibly overridden by
  * the BH decision d). */
 static void apply_verdict(struct rw_engine *e, int si, struct series *s, int k,
-                          const struct rw_obs *o, struct rw_verdict *v, const struct decision *d)
+                          const struct rw_obs *o, struct rw_verdict *v, const struct decision *d,
+                          int has_words)
 {
     struct scope *sc = &e->scopes[si];
     const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
@@ -1001,7 +1009,10 @@ static void apply_verdict(struct rw_engine *e, int si, struct series *s, int k,
         if (v->kind == RW_VERDICT_BREACH) {
             if (++a->count >= r->for_windows)
                 fire = 1;
-        } else if (v->kind == RW_VERDICT_OK) {
+        } else if (v->kind == RW_VERDICT_OK ||
+                   (r->nodata != RW_NODATA_KEEP && a->nodata >= r->nodata_after)) {
+            /* calm, or no data long enough: the suspicion lapses (pending is
+             * never printed, so there is nothing to retract) */
             a->state = RW_ALERT_INACTIVE;
             a->count = 0;
         }
@@ -1023,10 +1034,13 @@ static void apply_verdict(struct rw_engine *e, int si, struct series *s, int k,
     const struct rw_verdict *rep = v;
     if (fire || resolve) {
         /* eval is pure: run it again for the words and band of the report,
-         * before learn changes the baseline. */
+         * before learn changes the baseline (unless v already has them). */
         struct rw_obs ow = *o;
         ow.words = 1;
-        eval_once(r, ds, &ow, &vw);
+        if (has_words)
+            vw = *v;
+        else
+            eval_once(r, ds, &ow, &vw);
         apply_decision(r, d, &ow, &vw);
         if (nodata_fire) {
             vw.kind = RW_VERDICT_BREACH;
@@ -1069,13 +1083,16 @@ static void apply_verdict(struct rw_engine *e, int si, struct series *s, int k,
             return;
         struct rw_obs ow = *o;
         ow.words = 1;
-        eval_once(r, ds, &ow, &vw);
+        if (has_words)
+            vw = *v;
+        else
+            eval_once(r, ds, &ow, &vw);
         apply_decision(r, d, &ow, &vw);
         rep = &vw;
         t.settled = 1;
         t.firing = firing;
         t.v = *rep;
-        t.since = (int64_t)a->since_w * e->win_ms;
+        t.since = ((int64_t)a->since_w + e->win0) * e->win_ms;
         t.fp = series_fp(e, sc, s, r);
         t.parent = 0;
         if (push_transition(e, &t))
@@ -1086,7 +1103,7 @@ static void apply_verdict(struct rw_engine *e, int si, struct series *s, int k,
     }
     t.firing = fire;
     t.v = *rep;
-    t.since = (int64_t)a->since_w * e->win_ms;
+    t.since = ((int64_t)a->since_w + e->win0) * e->win_ms;
     t.fp = series_fp(e, sc, s, r);
     t.parent = fire ? 0 : a->parent;
     if (push_transition(e, &t))
@@ -1125,11 +1142,18 @@ static void eval_rule(struct rw_engine *e, int si, struct series *s, int k, stru
         }
         if (v.kind == RW_VERDICT_BREACH &&
             grow((void **)&e->def, &e->capdef, e->ndef, sizeof *e->def) == 0) {
-            e->def[e->ndef++] = (struct deferred){si, k, s, *o, v};
+            /* Keep the words of this evaluation: by the time the family is
+             * decided the parent state it read may have learned this window. */
+            struct rw_obs ow = *o;
+            ow.words = 1;
+            struct rw_verdict vw;
+            eval_once(r, dstate(sc, s, k), &ow, &vw);
+            vw.kind = v.kind;
+            e->def[e->ndef++] = (struct deferred){si, k, s, *o, vw};
             return;
         }
     }
-    apply_verdict(e, si, s, k, o, &v, NULL);
+    apply_verdict(e, si, s, k, o, &v, NULL, 0);
 }
 
 static int cmp_cand(const void *pa, const void *pb)
@@ -1174,10 +1198,12 @@ static void decide_deferred(struct rw_engine *e)
                 if (e->cand[j].p <= df->v.p)
                     break;
             }
-            struct decision d = {.bh = 1, .rejected = df->v.p <= cut, .q = qv,
-                                 .family = (uint32_t)m};
-            apply_decision(r, &d, &df->o, &df->v);
-            apply_verdict(e, df->scope, df->s, df->rs, &df->o, &df->v, &d);
+            struct decision d = {.bh = 1, .rejected = df->v.p <= cut,
+                                 .q = df->v.p <= r->q ? qv : NAN, .family = (uint32_t)m};
+            struct rw_obs ow = df->o;
+            ow.words = 1;
+            apply_decision(r, &d, &ow, &df->v);
+            apply_verdict(e, df->scope, df->s, df->rs, &df->o, &df->v, &d, 1);
         }
     }
     for (size_t i = 0; i < e->ncand; i++)
@@ -1596,11 +1622,19 @@ static void emit_transitions(struct rw_engine *e, int64_t ts)
     e->ntr = 0;
 }
 
-static int series_active(const struct scope *sc, const struct series *s)
+/* May the series be forgotten? Not while an alert is pending or firing, a
+ * flapping alert has not settled (its held state must still be sent), or a
+ * nodata = alert rule is still counting the windows without data. */
+static int series_active(const struct rw_engine *e, const struct scope *sc, const struct series *s)
 {
-    for (int k = 0; k < sc->nrules; k++)
-        if (astate(sc, s, k)->state != RW_ALERT_INACTIVE)
+    for (int k = 0; k < sc->nrules; k++) {
+        const struct alert_state *a = astate(sc, s, k);
+        const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
+        if (a->state != RW_ALERT_INACTIVE || a->flapping || a->notified)
             return 1;
+        if (r->nodata == RW_NODATA_ALERT && a->seen && a->nodata < r->nodata_after)
+            return 1;
+    }
     return 0;
 }
 
@@ -1737,7 +1771,7 @@ static void close_window(struct rw_engine *e, int64_t w)
         struct series *s = e->expire[i].s;
         int si = e->expire[i].si;
         s->expiring = 0;
-        if (series_active(&e->scopes[si], s))
+        if (series_active(e, &e->scopes[si], s))
             continue;
         int pending = 0;
         for (size_t t = 0; t < e->ntr; t++)
@@ -1763,6 +1797,7 @@ void rw_engine_advance(struct rw_engine *e, int64_t wm)
     int64_t last = floor_div(wm, e->win_ms) - 1; /* last window whose end <= wm */
     if (e->open_lo == INT64_MIN) {
         e->open_lo = last + 1;
+        e->win0 = last + 1;
         return;
     }
     if (last - e->open_lo + 1 > MAX_CATCHUP_WINDOWS) {
@@ -1871,6 +1906,10 @@ void rw_engine_csv_row(struct rw_engine *e, int64_t ts_ms, double value, double 
     if (!s)
         return;
     memset(e->family, 0, sizeof e->family);
+    if (!e->csv_started) {
+        e->csv_started = 1;
+        e->win0 = floor_div(ts_ms, e->win_ms);
+    }
     for (int k = 0; k < sc->nrules; k++) {
         const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
         struct rw_obs o;

@@ -596,6 +596,148 @@ static void test_bh(void)
     }
 }
 
+
+/* ---- review regressions --------------------------------------------------- */
+
+static void view_at(struct rw_engine *e, int64_t ts, const char *page, double lcp)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "{\"v\":1,\"type\":\"view\",\"ts\":%lld,\"page\":\"%s\",\"vitals\":{\"lcp\":%g}}",
+             (long long)ts, page, lcp);
+    CHECK_INT(rw_engine_ingest_json(e, buf, strlen(buf)), RW_OK);
+}
+
+/* A page that breaches once (for = 3) and goes quiet must not stay pending
+ * for ever: it would never expire and would hold its place under the cap,
+ * pushing new pages into "(other)". */
+static void test_pending_lapses(void)
+{
+    struct rw_config *cfg = load(
+        "engine = { window = 60.0; lateness = 0.0; idle_expire = 60.0; pool_windows = 1; };\n"
+        "scopes = ( { name = \"page\"; dims = [\"page\"]; max_series = 2; } );\n"
+        "rules = ( { name = \"slow\"; metric = \"lcp\"; detector = \"threshold\"; above = 1000.0;\n"
+        "            min_n = 1; for = 3; recover = 1; nodata_after = 5; } );\n");
+    CHECK(cfg != NULL);
+    if (!cfg)
+        return;
+    struct capture cap = {0};
+    struct rw_engine *e = engine(cfg, &cap);
+    view_at(e, T0, "/a", 5000); /* one breach, then silence */
+    for (int m = 1; m < 30; m++)
+        view_at(e, T0 + m * MIN, "/b", 500);
+    for (int m = 30; m < 40; m++) {
+        view_at(e, T0 + m * MIN, "/b", 500);
+        view_at(e, T0 + m * MIN + 1, "/c", 5000);
+    }
+    view_at(e, T0 + 40 * MIN, "/b", 500);
+    struct rw_engine_stats st;
+    rw_engine_get_stats(e, &st);
+    CHECK(st.series_expired >= 1); /* /a went */
+    CHECK_INT(st.folded, 0);        /* /c got its own series */
+    CHECK_INT(count(&cap, "slow", "firing", 1), 1);
+    for (int i = 0; i < cap.n; i++) {
+        json_t *j = line_json(&cap, i);
+        CHECK_STR(scope_val(j, "page"), "/c");
+        json_decref(j);
+    }
+    cap_clear(&cap);
+    rw_engine_destroy(&e);
+    rw_config_free(&cfg);
+}
+
+/* A flapping alert whose held state is "resolved" is not forgotten before it
+ * settles, even with idle_expire shorter than the flap window: the settled
+ * resolution is sent. */
+static void test_flapping_outlives_expiry(void)
+{
+    struct rw_config *cfg = load(
+        "engine = { window = 60.0; lateness = 0.0; idle_expire = 60.0; pool_windows = 1; };\n"
+        "scopes = ( { name = \"page\"; dims = [\"page\"]; } );\n"
+        "rules = ( { name = \"slow\"; metric = \"lcp\"; detector = \"threshold\"; above = 1000.0;\n"
+        "            min_n = 1; for = 1; recover = 1; flap_max = 3; flap_window = 20; } );\n");
+    CHECK(cfg != NULL);
+    if (!cfg)
+        return;
+    struct capture cap = {0};
+    struct rw_engine *e = engine(cfg, &cap);
+    const double v[4] = {5000, 500, 5000, 500}; /* fire, resolve, fire (flapping), resolve (held) */
+    for (int m = 0; m < 4; m++)
+        view_at(e, T0 + m * MIN, "/a", v[m]);
+    for (int m = 4; m < 40; m++)
+        view_at(e, T0 + m * MIN, "/clock", 500);
+    int settled = 0, last_notified_firing = -1;
+    for (int i = 0; i < cap.n; i++) {
+        json_t *j = line_json(&cap, i);
+        if (strcmp(scope_val(j, "page"), "/a") == 0 && cap.notify[i])
+            last_notified_firing = strcmp(jstr(j, "state"), "firing") == 0;
+        settled += json_is_true(json_object_get(j, "flapping_settled"));
+        json_decref(j);
+    }
+    CHECK_INT(settled, 1);
+    CHECK_INT(last_notified_firing, 0); /* receivers end up told "resolved" */
+    cap_clear(&cap);
+    rw_engine_destroy(&e);
+    rw_config_free(&cfg);
+}
+
+/* per_view: a custom event before its page's first view must not leave the
+ * base-series cache empty for good. */
+static void test_per_view_late_base(void)
+{
+    struct rw_config *cfg = load(
+        "engine = { window = 60.0; lateness = 0.0; pool_windows = 1; };\n"
+        "scopes = ( { name = \"page\"; dims = [\"page\"]; } );\n"
+        "rules = ( { name = \"conv\"; metric = \"custom\"; stat = \"per_view\"; detector = \"threshold\";\n"
+        "            above = 0.5; min_n = 1; for = 1; recover = 1; } );\n");
+    CHECK(cfg != NULL);
+    if (!cfg)
+        return;
+    struct capture cap = {0};
+    struct rw_engine *e = engine(cfg, &cap);
+    metric(e, T0, "/a", "click", 1); /* no view of /a yet */
+    for (int m = 1; m < 6; m++)
+        for (int i = 0; i < 10; i++) {
+            view_at(e, T0 + m * MIN + i, "/a", 500);
+            metric(e, T0 + m * MIN + 20 + i, "/a", "click", 1);
+        }
+    view_at(e, T0 + 6 * MIN, "/a", 500);
+    CHECK_INT(count(&cap, "conv", "firing", 1), 1); /* 1 click per view > 0.5 */
+    cap_clear(&cap);
+    rw_engine_destroy(&e);
+    rw_config_free(&cfg);
+}
+
+/* One-second windows in 2040: window indexes are relative to the first
+ * window, so flapping still settles and "since" is right. */
+static void test_far_future_short_windows(void)
+{
+    struct rw_config *cfg = load(
+        "engine = { window = 1.0; lateness = 0.0; max_future = 0.0; pool_windows = 1; };\n"
+        "scopes = ( { name = \"page\"; dims = [\"page\"]; } );\n"
+        "rules = ( { name = \"slow\"; metric = \"lcp\"; detector = \"threshold\"; above = 1000.0;\n"
+        "            min_n = 1; for = 1; recover = 1; flap_max = 3; flap_window = 10; } );\n");
+    CHECK(cfg != NULL);
+    if (!cfg)
+        return;
+    struct capture cap = {0};
+    struct rw_engine *e = engine(cfg, &cap);
+    const int64_t t2040 = 2208988800000LL;
+    for (int sec = 0; sec < 30; sec++)
+        view_at(e, t2040 + sec * 1000 + 100, "/a", sec < 4 ? (sec % 2 ? 500 : 5000) : 500);
+    int settled = 0;
+    for (int i = 0; i < cap.n; i++) {
+        json_t *j = line_json(&cap, i);
+        settled += json_is_true(json_object_get(j, "flapping_settled"));
+        int64_t since = json_integer_value(json_object_get(j, "since"));
+        CHECK(since >= t2040 && since < t2040 + 10000);
+        json_decref(j);
+    }
+    CHECK_INT(settled, 1);
+    cap_clear(&cap);
+    rw_engine_destroy(&e);
+    rw_config_free(&cfg);
+}
+
 int main(void)
 {
     test_custom_metrics();
@@ -605,6 +747,10 @@ int main(void)
     test_single_child();
     test_ratings();
     test_bh();
+    test_pending_lapses();
+    test_flapping_outlives_expiry();
+    test_per_view_late_base();
+    test_far_future_short_windows();
     printf("%d checks, %d failures\n", rw_test_checks, rw_test_failures);
     return rw_test_failures != 0;
 }
