@@ -34,7 +34,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 max_fa = float(sys.argv[2])
 minimum = {
-    "step_page": 7, "segment_slowdown": 13, "ramp": 6, "tail_shift": 4,
+    "step_page": 7, "segment_slowdown": 13, "ramp": 6, "tail_shift": 5,
     "error_burst_quiet": 6, "error_spike_page": 6, "page_outage": 2,
     "traffic_drop_app": 4, "custom_drop": 4, "seasonal_slowdown": 1,
 }
