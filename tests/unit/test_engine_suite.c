@@ -83,6 +83,28 @@ static void view(struct rw_engine *e, int64_t ts, const char *page, const char *
         fprintf(stderr, "ingest rejected: %s\n", rw_reject_names[r]);
 }
 
+/* Load a config and start an engine writing to cap; NULL (the failure is
+ * counted) when either fails. stop() undoes it. */
+static struct rw_engine *start(const char *conf, struct rw_config **cfg, struct capture *cap)
+{
+    *cfg = load(conf);
+    CHECK(*cfg != NULL);
+    if (!*cfg)
+        return NULL;
+    struct rw_engine *e = engine(*cfg, cap);
+    CHECK(e != NULL);
+    if (!e)
+        rw_config_free(cfg);
+    return e;
+}
+
+static void stop(struct rw_engine **e, struct rw_config **cfg, struct capture *cap)
+{
+    cap_clear(cap);
+    rw_engine_destroy(e);
+    rw_config_free(cfg);
+}
+
 /* A custom metric event, built directly (the decoders have their own tests). */
 static void metric(struct rw_engine *e, int64_t ts, const char *page, const char *name,
                    double value)
@@ -119,7 +141,9 @@ static int count(const struct capture *c, const char *rule, const char *state, i
 
 static void test_custom_metrics(void)
 {
-    struct rw_config *cfg = load(
+    struct rw_config *cfg;
+    struct capture cap = {0};
+    struct rw_engine *e = start(
         "engine = { window = 60.0; lateness = 0.0; };\n"
         "scopes = ( { name = \"app\"; dims = []; }, { name = \"page\"; dims = [\"page\"]; } );\n"
         "rules = ( { name = \"clicks_low\"; metric = \"custom\"; match = \"checkout_*\";\n"
@@ -130,12 +154,10 @@ static void test_custom_metrics(void)
         "            min_n = 5; for = 2; recover = 2; },\n"
         "          { name = \"latency_high\"; metric = \"custom\"; match = \"search_ms\";\n"
         "            stat = \"mean\"; scopes = [\"app\"]; detector = \"threshold\"; above = 500.0;\n"
-        "            min_n = 1; for = 1; recover = 1; } );\n");
-    CHECK(cfg != NULL);
-    if (!cfg)
+        "            min_n = 1; for = 1; recover = 1; } );\n",
+        &cfg, &cap);
+    if (!e)
         return;
-    struct capture cap = {0};
-    struct rw_engine *e = engine(cfg, &cap);
     /* 10 minutes: 10 checkout clicks a minute, then 2 a minute for 5 minutes */
     for (int m = 0; m < 15; m++) {
         int clicks = m < 10 ? 10 : 2;
@@ -186,9 +208,7 @@ static void test_custom_metrics(void)
         }
         json_decref(j);
     }
-    cap_clear(&cap);
-    rw_engine_destroy(&e);
-    rw_config_free(&cfg);
+    stop(&e, &cfg, &cap);
 
     /* config errors: match on a non-custom rule; a bad stat for custom */
     char err[512];
@@ -214,12 +234,11 @@ static const char *CONF_FLAP =
 
 static void test_flapping(void)
 {
-    struct rw_config *cfg = load(CONF_FLAP);
-    CHECK(cfg != NULL);
-    if (!cfg)
-        return;
+    struct rw_config *cfg;
     struct capture cap = {0};
-    struct rw_engine *e = engine(cfg, &cap);
+    struct rw_engine *e = start(CONF_FLAP, &cfg, &cap);
+    if (!e)
+        return;
     /* minutes 0..11 alternate slow/fast: fire, resolve, fire, resolve(4th: flapping), ... */
     int m = 0;
     for (; m < 12; m++)
@@ -256,9 +275,7 @@ static void test_flapping(void)
     CHECK_INT(settled, 1);
     CHECK_INT(held, 9);
     CHECK_INT(notified, 5);
-    cap_clear(&cap);
-    rw_engine_destroy(&e);
-    rw_config_free(&cfg);
+    stop(&e, &cfg, &cap);
 }
 
 /* ---- no data ----------------------------------------------------------- */
@@ -356,12 +373,11 @@ static const char *CONF_LOC =
  * the pages, not one per page. */
 static void test_explainer(void)
 {
-    struct rw_config *cfg = load(CONF_LOC);
-    CHECK(cfg != NULL);
-    if (!cfg)
-        return;
+    struct rw_config *cfg;
     struct capture cap = {0};
-    struct rw_engine *e = engine(cfg, &cap);
+    struct rw_engine *e = start(CONF_LOC, &cfg, &cap);
+    if (!e)
+        return;
     const char *pages[] = {"/a", "/b", "/c", "/d"};
     for (int m = 0; m < 3; m++)
         for (int p = 0; p < 4; p++) {
@@ -388,21 +404,18 @@ static void test_explainer(void)
         json_decref(j);
     }
     CHECK_INT(roots, 1);
-    cap_clear(&cap);
-    rw_engine_destroy(&e);
-    rw_config_free(&cfg);
+    stop(&e, &cfg, &cap);
 }
 
 /* One child explains its parent: /checkout slow on mobile only. The page
  * alert names page_device mobile under "localized". */
 static void test_single_child(void)
 {
-    struct rw_config *cfg = load(CONF_LOC);
-    CHECK(cfg != NULL);
-    if (!cfg)
-        return;
+    struct rw_config *cfg;
     struct capture cap = {0};
-    struct rw_engine *e = engine(cfg, &cap);
+    struct rw_engine *e = start(CONF_LOC, &cfg, &cap);
+    if (!e)
+        return;
     for (int m = 0; m < 2; m++) {
         for (int i = 0; i < 6; i++)
             view(e, T0 + m * MIN + i, "/checkout", "mobile", "US", m ? 9000 : 1000);
@@ -438,9 +451,7 @@ static void test_single_child(void)
         json_decref(j);
     }
     CHECK_INT(roots, 1);
-    cap_clear(&cap);
-    rw_engine_destroy(&e);
-    rw_config_free(&cfg);
+    stop(&e, &cfg, &cap);
 }
 
 /* ---- ratings reach rating detectors ------------------------------------ */
@@ -451,18 +462,18 @@ static void test_single_child(void)
  * samples; rating_shift fires and its summary speaks of the poor share. */
 static void test_ratings(void)
 {
-    struct rw_config *cfg = load(
+    struct rw_config *cfg;
+    struct capture cap = {0};
+    struct rw_engine *e = start(
         "engine = { window = 60.0; lateness = 0.0; pool_windows = 1; };\n"
         "scopes = ( { name = \"page\"; dims = [\"page\"]; } );\n"
         "rules = ( { name = \"lcp_rating\"; metric = \"lcp\"; detector = \"rating_shift\";\n"
         "            alpha = 1e-4; min_history = 20; span = 5; for = 1; recover = 2; },\n"
         "          { name = \"lcp_p75\"; metric = \"lcp\"; detector = \"robust_z\"; scale = \"log\";\n"
-        "            z = 3.5; min_n = 20; for = 1; } );\n");
-    CHECK(cfg != NULL);
-    if (!cfg)
+        "            z = 3.5; min_n = 20; for = 1; } );\n",
+        &cfg, &cap);
+    if (!e)
         return;
-    struct capture cap = {0};
-    struct rw_engine *e = engine(cfg, &cap);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(rng, 7);
     int m = 0;
@@ -493,9 +504,7 @@ static void test_ratings(void)
         json_decref(j);
     }
     gsl_rng_free(rng);
-    cap_clear(&cap);
-    rw_engine_destroy(&e);
-    rw_config_free(&cfg);
+    stop(&e, &cfg, &cap);
 
     char err[512];
     struct rw_config *bad = rw_config_load_string(
@@ -612,16 +621,16 @@ static void view_at(struct rw_engine *e, int64_t ts, const char *page, double lc
  * pushing new pages into "(other)". */
 static void test_pending_lapses(void)
 {
-    struct rw_config *cfg = load(
+    struct rw_config *cfg;
+    struct capture cap = {0};
+    struct rw_engine *e = start(
         "engine = { window = 60.0; lateness = 0.0; idle_expire = 60.0; pool_windows = 1; };\n"
         "scopes = ( { name = \"page\"; dims = [\"page\"]; max_series = 2; } );\n"
         "rules = ( { name = \"slow\"; metric = \"lcp\"; detector = \"threshold\"; above = 1000.0;\n"
-        "            min_n = 1; for = 3; recover = 1; nodata_after = 5; } );\n");
-    CHECK(cfg != NULL);
-    if (!cfg)
+        "            min_n = 1; for = 3; recover = 1; nodata_after = 5; } );\n",
+        &cfg, &cap);
+    if (!e)
         return;
-    struct capture cap = {0};
-    struct rw_engine *e = engine(cfg, &cap);
     view_at(e, T0, "/a", 5000); /* one breach, then silence */
     for (int m = 1; m < 30; m++)
         view_at(e, T0 + m * MIN, "/b", 500);
@@ -640,9 +649,7 @@ static void test_pending_lapses(void)
         CHECK_STR(scope_val(j, "page"), "/c");
         json_decref(j);
     }
-    cap_clear(&cap);
-    rw_engine_destroy(&e);
-    rw_config_free(&cfg);
+    stop(&e, &cfg, &cap);
 }
 
 /* A flapping alert whose held state is "resolved" is not forgotten before it
@@ -650,16 +657,16 @@ static void test_pending_lapses(void)
  * resolution is sent. */
 static void test_flapping_outlives_expiry(void)
 {
-    struct rw_config *cfg = load(
+    struct rw_config *cfg;
+    struct capture cap = {0};
+    struct rw_engine *e = start(
         "engine = { window = 60.0; lateness = 0.0; idle_expire = 60.0; pool_windows = 1; };\n"
         "scopes = ( { name = \"page\"; dims = [\"page\"]; } );\n"
         "rules = ( { name = \"slow\"; metric = \"lcp\"; detector = \"threshold\"; above = 1000.0;\n"
-        "            min_n = 1; for = 1; recover = 1; flap_max = 3; flap_window = 20; } );\n");
-    CHECK(cfg != NULL);
-    if (!cfg)
+        "            min_n = 1; for = 1; recover = 1; flap_max = 3; flap_window = 20; } );\n",
+        &cfg, &cap);
+    if (!e)
         return;
-    struct capture cap = {0};
-    struct rw_engine *e = engine(cfg, &cap);
     const double v[4] = {5000, 500, 5000, 500}; /* fire, resolve, fire (flapping), resolve (held) */
     for (int m = 0; m < 4; m++)
         view_at(e, T0 + m * MIN, "/a", v[m]);
@@ -675,25 +682,23 @@ static void test_flapping_outlives_expiry(void)
     }
     CHECK_INT(settled, 1);
     CHECK_INT(last_notified_firing, 0); /* receivers end up told "resolved" */
-    cap_clear(&cap);
-    rw_engine_destroy(&e);
-    rw_config_free(&cfg);
+    stop(&e, &cfg, &cap);
 }
 
 /* per_view: a custom event before its page's first view must not leave the
  * base-series cache empty for good. */
 static void test_per_view_late_base(void)
 {
-    struct rw_config *cfg = load(
+    struct rw_config *cfg;
+    struct capture cap = {0};
+    struct rw_engine *e = start(
         "engine = { window = 60.0; lateness = 0.0; pool_windows = 1; };\n"
         "scopes = ( { name = \"page\"; dims = [\"page\"]; } );\n"
         "rules = ( { name = \"conv\"; metric = \"custom\"; stat = \"per_view\"; detector = \"threshold\";\n"
-        "            above = 0.5; min_n = 1; for = 1; recover = 1; } );\n");
-    CHECK(cfg != NULL);
-    if (!cfg)
+        "            above = 0.5; min_n = 1; for = 1; recover = 1; } );\n",
+        &cfg, &cap);
+    if (!e)
         return;
-    struct capture cap = {0};
-    struct rw_engine *e = engine(cfg, &cap);
     metric(e, T0, "/a", "click", 1); /* no view of /a yet */
     for (int m = 1; m < 6; m++)
         for (int i = 0; i < 10; i++) {
@@ -702,25 +707,23 @@ static void test_per_view_late_base(void)
         }
     view_at(e, T0 + 6 * MIN, "/a", 500);
     CHECK_INT(count(&cap, "conv", "firing", 1), 1); /* 1 click per view > 0.5 */
-    cap_clear(&cap);
-    rw_engine_destroy(&e);
-    rw_config_free(&cfg);
+    stop(&e, &cfg, &cap);
 }
 
 /* One-second windows in 2040: window indexes are relative to the first
  * window, so flapping still settles and "since" is right. */
 static void test_far_future_short_windows(void)
 {
-    struct rw_config *cfg = load(
+    struct rw_config *cfg;
+    struct capture cap = {0};
+    struct rw_engine *e = start(
         "engine = { window = 1.0; lateness = 0.0; max_future = 0.0; pool_windows = 1; };\n"
         "scopes = ( { name = \"page\"; dims = [\"page\"]; } );\n"
         "rules = ( { name = \"slow\"; metric = \"lcp\"; detector = \"threshold\"; above = 1000.0;\n"
-        "            min_n = 1; for = 1; recover = 1; flap_max = 3; flap_window = 10; } );\n");
-    CHECK(cfg != NULL);
-    if (!cfg)
+        "            min_n = 1; for = 1; recover = 1; flap_max = 3; flap_window = 10; } );\n",
+        &cfg, &cap);
+    if (!e)
         return;
-    struct capture cap = {0};
-    struct rw_engine *e = engine(cfg, &cap);
     const int64_t t2040 = 2208988800000LL;
     for (int sec = 0; sec < 30; sec++)
         view_at(e, t2040 + sec * 1000 + 100, "/a", sec < 4 ? (sec % 2 ? 500 : 5000) : 500);
@@ -733,9 +736,7 @@ static void test_far_future_short_windows(void)
         json_decref(j);
     }
     CHECK_INT(settled, 1);
-    cap_clear(&cap);
-    rw_engine_destroy(&e);
-    rw_config_free(&cfg);
+    stop(&e, &cfg, &cap);
 }
 
 int main(void)
