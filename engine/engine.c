@@ -820,20 +820,6 @@ static void build_obs(const struct rw_rule_cfg *r, const struct scope *sc, const
     }
 }
 
-static int push_transition(struct rw_engine *e, const struct transition *t)
-{
-    if (e->ntr == e->captr) {
-        size_t cap = e->captr ? e->captr * 2 : 64;
-        struct transition *p = realloc(e->tr, cap * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        e->tr = p;
-        e->captr = cap;
-    }
-    e->tr[e->ntr++] = *t;
-    return 0;
-}
-
 /* Grow an array to hold one more element; 0 or -ENOMEM. */
 static int grow(void **p, size_t *cap, size_t n, size_t each)
 {
@@ -845,6 +831,14 @@ static int grow(void **p, size_t *cap, size_t n, size_t each)
         return -ENOMEM;
     *p = q;
     *cap = nc;
+    return 0;
+}
+
+static int push_transition(struct rw_engine *e, const struct transition *t)
+{
+    if (grow((void **)&e->tr, &e->captr, e->ntr, sizeof *e->tr))
+        return -ENOMEM;
+    e->tr[e->ntr++] = *t;
     return 0;
 }
 

@@ -323,40 +323,17 @@ static void test_band_edge(void)
 
 /* ---- calibration -------------------------------------------------------- */
 
-/* Clean data: views ~ Poisson(mean_views), errors ~ Poisson(1% x views).
- * `series` fresh series of `len` windows, so warm-up is included. */
+static double calibrate_dir(const char *dir, double mean_views, double rate, int span,
+                            int history, double alpha, int series, int len, unsigned long seed,
+                            long *evals_out);
+
+/* Clean data: views ~ Poisson(mean_views), errors ~ Poisson(1% x views),
+ * direction up, default history, span 1. `series` fresh series of `len`
+ * windows, so warm-up is included. */
 static double calibrate(double mean_views, double alpha, int series, int len, unsigned long seed,
                         long *evals_out)
 {
-    double params[64];
-    rw_options_defaults(D->options, params);
-    set(params, "alpha", alpha);
-    set(params, "min_errors", 0);
-    set(params, "min_ratio", 1);
-    CHECK_INT(valid(params), 0);
-    void *st = malloc(D->state_size(params));
-    if (!st)
-        abort();
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, seed);
-    long evals = 0, breaches = 0;
-    for (int s = 0; s < series; s++) {
-        D->init(params, st);
-        for (int t = 0; t < len; t++) {
-            unsigned v = gsl_ran_poisson(r, mean_views);
-            struct rw_verdict out = window(params, st, gsl_ran_poisson(r, 0.01 * v), v);
-            if (out.kind != RW_VERDICT_INSUFFICIENT)
-                evals++;
-            breaches += out.kind == RW_VERDICT_BREACH;
-        }
-    }
-    double rate = (double)breaches / (double)evals;
-    printf("calibration views~Poisson(%g) rate 1%% alpha=%g: measured %.3g (x%.2f, %ld evals)\n",
-           mean_views, alpha, rate, rate / alpha, evals);
-    gsl_rng_free(r);
-    free(st);
-    *evals_out = evals;
-    return rate;
+    return calibrate_dir("up", mean_views, 0.01, 1, 60, alpha, series, len, seed, evals_out);
 }
 
 /* One user's burst of errors is one erring user: no alarm. */
@@ -1101,7 +1078,8 @@ static void test_down_shrinkage(void)
  * windows included); fresh series, warm-up included; gates off. Returns
  * the per-window false-alarm rate over evaluated windows. */
 static double calibrate_dir(const char *dir, double mean_views, double rate, int span,
-                            int history, double alpha, int series, int len, unsigned long seed)
+                            int history, double alpha, int series, int len, unsigned long seed,
+                            long *evals_out)
 {
     double params[64];
     rw_options_defaults(D->options, params);
@@ -1122,14 +1100,11 @@ static double calibrate_dir(const char *dir, double mean_views, double rate, int
         D->init(params, st);
         for (int t = 0; t < len; t++) {
             unsigned v = gsl_ran_poisson(r, mean_views);
-            struct rw_obs o = obs(gsl_ran_poisson(r, rate * v), v);
-            o.words = 0;
-            struct rw_verdict out;
-            D->eval(params, st, &o, &out);
+            /* step(): eval with words, the quiet eval must agree, learn */
+            struct rw_verdict out = window(params, st, gsl_ran_poisson(r, rate * v), v);
             if (out.kind != RW_VERDICT_INSUFFICIENT)
                 evals++;
             breaches += out.kind == RW_VERDICT_BREACH;
-            D->learn(params, st, &o, &out);
         }
     }
     double fa = (double)breaches / (double)evals;
@@ -1138,6 +1113,8 @@ static double calibrate_dir(const char *dir, double mean_views, double rate, int
            dir, mean_views, rate, span, history, alpha, fa, fa / alpha, evals);
     gsl_rng_free(r);
     free(st);
+    if (evals_out)
+        *evals_out = evals;
     return fa;
 }
 
@@ -1151,20 +1128,20 @@ static void test_down_calibration(void)
             unsigned long sd = 500 + 10 * (unsigned long)d + (unsigned long)a;
             int n = a ? 400 : 150; /* series of 600 windows */
             /* 50 views: 15 expected events a window (150 over span 10) */
-            double fa = calibrate_dir(dirs[d], 50, 0.3, 1, 60, al, n, 600, sd);
+            double fa = calibrate_dir(dirs[d], 50, 0.3, 1, 60, al, n, 600, sd, NULL);
             CHECK(fa <= 2 * al && fa >= al / 2);
-            fa = calibrate_dir(dirs[d], 50, 0.3, 10, 60, al, n, 600, sd + 100);
+            fa = calibrate_dir(dirs[d], 50, 0.3, 10, 60, al, n, 600, sd + 100, NULL);
             CHECK(fa <= 2 * al && fa >= al / 2);
             /* 5 views: 15 expected over span 10 */
-            fa = calibrate_dir(dirs[d], 5, 0.3, 10, 60, al, n, 600, sd + 200);
+            fa = calibrate_dir(dirs[d], 5, 0.3, 10, 60, al, n, 600, sd + 200, NULL);
             CHECK(fa <= 2 * al && fa >= al / 2);
             /* 1.5 expected a window: too discrete to reach alpha (a drop
              * to 0 events is p ~ 0.1); only the bound holds */
-            fa = calibrate_dir(dirs[d], 5, 0.3, 1, 60, al, n, 600, sd + 300);
+            fa = calibrate_dir(dirs[d], 5, 0.3, 1, 60, al, n, 600, sd + 300, NULL);
             CHECK(fa <= 2 * al);
         }
     /* the conversion rule's geometry: span 30, history 240 */
-    double fa = calibrate_dir("down", 4.7, 0.3, 30, 240, 1e-3, 300, 800, 590);
+    double fa = calibrate_dir("down", 4.7, 0.3, 30, 240, 1e-3, 300, 800, 590, NULL);
     CHECK(fa <= 2e-3 && fa >= 0.5e-3);
 }
 
