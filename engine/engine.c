@@ -942,8 +942,7 @@ static int32_t win_index(const struct rw_engine *e, int64_t ts_end)
 }
 
 /* Count one state change for flapping; returns 1 when it makes the alert flapping. */
-static int count_change(const struct rw_engine *e, const struct rw_rule_cfg *r,
-                        struct alert_state *a, int32_t wi)
+static int count_change(const struct rw_rule_cfg *r, struct alert_state *a, int32_t wi)
 {
     int64_t first = (int64_t)a->chg_last - a->chg_span;
     if (a->nchg == 0 || wi - first >= r->flap_window) {
@@ -951,7 +950,6 @@ static int count_change(const struct rw_engine *e, const struct rw_rule_cfg *r,
         a->nchg = 0;
     }
     a->chg_span = (uint16_t)(wi - first); /* < flap_window <= 60000 (config bound) */
-    (void)e;
     if (a->nchg < UINT16_MAX)
         a->nchg++;
     a->chg_last = wi;
@@ -1056,7 +1054,7 @@ static void apply_verdict(struct rw_engine *e, int si, struct series *s, int k,
                      : 0.0f;
         e->st.alerts_fired++;
         e->st.firing_now++;
-        t.flap_start = (uint8_t)count_change(e, r, a, wi);
+        t.flap_start = (uint8_t)count_change(r, a, wi);
         t.suppress = a->flapping && !t.flap_start;
     } else if (resolve) {
         a->state = RW_ALERT_INACTIVE;
@@ -1065,7 +1063,7 @@ static void apply_verdict(struct rw_engine *e, int si, struct series *s, int k,
         e->st.firing_now--;
         if (r->det->reset)
             r->det->reset(r->params, ds);
-        t.flap_start = (uint8_t)count_change(e, r, a, wi);
+        t.flap_start = (uint8_t)count_change(r, a, wi);
         t.suppress = a->flapping && !t.flap_start;
     } else if (a->flapping && wi - a->chg_last >= r->flap_window) {
         /* Settled: quiet for a flap window. Tell the current state if the
