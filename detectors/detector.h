@@ -84,6 +84,9 @@ struct rw_verdict {
     uint8_t shrunk;   /* the baseline borrowed strength from obs->parent */
     uint32_t base_windows; /* windows behind the baseline (0: none) */
     const char *test; /* static name of the test: "robust z (median/MAD)" */
+    const char *what; /* static name of value/expected/band when they are not the rule's
+                         statistic (rating_shift: "poor share" or "NI+poor share", the
+                         tail that decided), else NULL */
     char base[48];    /* which baseline, in words (words only): "last 60 windows",
                          "Tue 14:00 slot, 5 weeks" */
     char why[96];     /* short words for the summary: "z=5.3 vs median of 58 windows" */
@@ -103,6 +106,7 @@ static inline void rw_verdict_begin(struct rw_verdict *out, enum rw_score_kind s
     out->shrunk = 0;
     out->base_windows = 0;
     out->test = test;
+    out->what = NULL;
     out->base[0] = '\0';
     out->why[0] = '\0';
 }

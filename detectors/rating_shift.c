@@ -524,6 +524,7 @@ static void rs_eval(const void *params, const void *state, const struct rw_obs *
     }
     out->shrunk = (uint8_t)b.shrunk;
     out->expected = b.share[2];
+    out->what = "poor share";
 
     /* The window's dispersion factor (a sum over the span's windows). */
     double phi = 1 + nn / n * b.rho;
@@ -550,14 +551,24 @@ static void rs_eval(const void *params, const void *state, const struct rw_obs *
     out->score = pv;
     out->big = best >= 0;
     out->kind = pv < p->alpha && best >= 0 ? RW_VERDICT_BREACH : RW_VERDICT_OK;
+    /* The numbers reported are those of the tail that decided (one that
+     * passes the gates): a shift into "needs improvement" shows as the
+     * NI+poor share, not as a flat poor one. Otherwise the poor share. */
+    int ng = best >= 0 && (pick == T_NG_UP || pick == T_NG_DOWN);
+    if (ng) {
+        out->value = xw[pick] / n;
+        out->expected = sb[pick];
+        out->what = "NI+poor share";
+    }
     if (!obs->words)
         return;
 
-    /* Band of normal poor shares for this window's size. */
-    struct rs_test tp = make_test(n, b.share[2], b.N, phi);
-    out->high = band_edge(p, &tp, m, b.share[2], 1);
+    /* Band of normal shares (of the reported tail) for this window's size. */
+    double sband = ng ? sb[T_NG_UP] : b.share[2];
+    struct rs_test tp = make_test(n, sband, b.N, phi);
+    out->high = band_edge(p, &tp, m, sband, 1);
     if (p->direction == RS_BOTH)
-        out->low = band_edge(p, &tp, m, b.share[2], 0);
+        out->low = band_edge(p, &tp, m, sband, 0);
     if (b.shrunk)
         snprintf(out->base, sizeof out->base, "EW %u windows + parent prior %.0f views",
                  out->base_windows, b.prior);

@@ -151,12 +151,14 @@ void rw_alert_summary(const struct rw_alert_view *a, char *buf, size_t len)
     double per_min = a->window_s > 0 ? 60.0 / a->window_s : 1;
 
     if (a->rule->det->flags & RW_DET_RATINGS) {
-        /* value/expected are the poor share, not the statistic */
+        /* value/expected are a share of views (poor, or NI+poor: v->what),
+         * not the statistic */
         char hi[40] = "";
         if (isfinite(v->high))
             snprintf(hi, sizeof hi, " (alert above %.1f%%)", 100 * v->high);
-        snprintf(buf, len, "%spoor %s share %.1f%% vs usual %.1f%%%s over %u views on %s", state,
-                 metric_label(m), 100 * v->value, 100 * v->expected, hi, v->n, where);
+        const char *what = v->what && strncmp(v->what, "NI+poor", 7) == 0 ? "NI+poor" : "poor";
+        snprintf(buf, len, "%s%s %s share %.1f%% vs usual %.1f%%%s over %u views on %s", state,
+                 what, metric_label(m), 100 * v->value, 100 * v->expected, hi, v->n, where);
     } else if (rw_metric_is_vital(m)) {
         snprintf(pre, sizeof pre, "%s%s %s %s", state, rw_stat_names[a->rule->stat],
                  metric_label(m), val);
@@ -252,6 +254,8 @@ json_t *rw_alert_json(const struct rw_alert_view *a)
     json_t *ev = json_object();
     if (v->test)
         json_object_set_new(ev, "test", json_string(v->test));
+    if (v->what)
+        json_object_set_new(ev, "quantity", json_string(v->what));
     json_object_set_new(ev, "observed", num_or_null(v->value));
     json_object_set_new(ev, "expected", num_or_null(v->expected));
     json_t *band = json_array();
