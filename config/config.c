@@ -9,10 +9,12 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "engine/event.h"
 #include "engine/log.h"
 #include "engine/metric.h"
+#include "notifiers/sign.h"
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 
@@ -50,9 +52,10 @@ static const struct rw_option notifier_options[] = {
     {"name", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, name), 0, 0, 0, "", RW_NOTIFIER_NAME_MAX,
      NULL, "receiver name (unique)"},
     {"type", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, type), 0, 0, 0, "", 32, NULL,
-     "webhook | slack"},
+     "webhook | slack | alertmanager | pagerduty"},
     {"url", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, url), 0, 0, 0, "", RW_URL_MAX, NULL,
-     "endpoint URL (prefer url_env for secrets)"},
+     "endpoint URL (prefer url_env for secrets); alertmanager: its base URL; "
+     "pagerduty: default " RW_PAGERDUTY_URL},
     {"url_env", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, url_env), 0, 0, 0, "", 128, NULL,
      "name of an environment variable holding the URL"},
     NOPT(timeout, RW_OPT_DOUBLE, 5, 0.05, 300, "seconds per attempt"),
@@ -62,8 +65,23 @@ static const struct rw_option notifier_options[] = {
     {"min_severity", RW_OPT_ENUM, offsetof(struct rw_notifier_cfg, min_severity), 0, 0, 0, NULL, 0,
      rw_severity_names, "info | warning | critical: lower severities are not sent"},
     NOPT(send_resolved, RW_OPT_BOOL, 1, 0, 1, "also send resolution notifications"),
+    NOPT(max_alerts, RW_OPT_INT, 0, 0, 100000,
+         "alerts listed per message (0 = all for webhook, the receiver's own cap otherwise)"),
+    NOPT(resend_interval, RW_OPT_DOUBLE, 60, 1, 3600,
+         "alertmanager: seconds between re-sends of a firing alert (endsAt = now + 4 x this)"),
+    {"secret_env", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, secret_env), 0, 0, 0, "", 128, NULL,
+     "environment variable holding the Standard Webhooks signing secret (whsec_<base64> or raw)"},
+    {"secret_file", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, secret_file), 0, 0, 0, "", 512,
+     NULL, "file holding the signing secret"},
+    {"routing_key_env", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, routing_key_env), 0, 0, 0,
+     "", 128, NULL, "pagerduty: environment variable holding the integration's routing key"},
+    {"routing_key_file", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, routing_key_file), 0, 0, 0,
+     "", 512, NULL, "pagerduty: file holding the routing key"},
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
 };
+
+/* Receiver keys load_notifiers reads itself (not scalar options). */
+static const char *const notifier_extra_keys[] = {"headers", "links", "tls_verify", NULL};
 
 /* ---- error helpers ---------------------------------------------------- */
 
@@ -573,6 +591,197 @@ static int load_rules(struct ctx *c, struct rw_config *cfg, const config_setting
     return 0;
 }
 
+/* Up to bufsize-1 bytes of a small file (secrets, keys). Length, or -errno
+ * (-EFBIG when it does not fit). */
+static long read_small_file(const char *path, char *buf, size_t bufsize)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    size_t n = fread(buf, 1, bufsize - 1, f);
+    int big = n == bufsize - 1 && fgetc(f) != EOF;
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr)
+        return -EIO;
+    if (big)
+        return -EFBIG;
+    buf[n] = '\0';
+    if (memchr(buf, '\0', n))
+        return -EINVAL;
+    return (long)n;
+}
+
+/* Record why a receiver cannot send (the first reason only). */
+static void set_missing(struct rw_notifier_cfg *nc, const char *fmt, const char *a, const char *b)
+{
+    if (!nc->missing[0])
+        snprintf(nc->missing, sizeof nc->missing, fmt, a, b);
+}
+
+/* A secret from `<key>_env` or `<key>_file` (exactly one may be set) into
+ * buf. 1 = got it, 0 = not configured or not available (nc->missing says
+ * which), -EINVAL = config error (reported). */
+static int load_secret_text(struct ctx *c, const config_setting_t *g, struct rw_notifier_cfg *nc,
+                            const char *key, const char *env, const char *file, char *buf,
+                            size_t bufsize)
+{
+    char ek[64], fk[64];
+    snprintf(ek, sizeof ek, "%s_env", key);
+    snprintf(fk, sizeof fk, "%s_file", key);
+    if (env[0] && file[0])
+        return fail(c, config_setting_get_member(g, fk), "set either %s or %s, not both", ek, fk);
+    if (env[0]) {
+        const char *v = getenv(env);
+        if (!v) {
+            set_missing(nc, "%s: $%s is not set", ek, env);
+            return 0;
+        }
+        if (strlen(v) >= bufsize)
+            return fail(c, config_setting_get_member(g, ek), "$%s is longer than %zu bytes", env,
+                        bufsize - 1);
+        memcpy(buf, v, strlen(v) + 1);
+        return 1;
+    }
+    if (file[0]) {
+        long n = read_small_file(file, buf, bufsize);
+        if (n == -EFBIG || n == -EINVAL)
+            return fail(c, config_setting_get_member(g, fk), "%s: %s", file,
+                        n == -EFBIG ? "file too large for a secret" : "file holds a NUL byte");
+        if (n < 0) {
+            set_missing(nc, "%s: cannot read %s", fk, file);
+            return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static int is_token_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* One custom header: name checked, value literal or from the environment. */
+static int add_header(struct ctx *c, const config_setting_t *at, struct rw_notifier_cfg *nc,
+                      const char *name, const char *value, const char *value_env)
+{
+    static const char *const reserved[] = {
+        "content-type", "content-length", "host", "transfer-encoding", "connection", "expect",
+        "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature", NULL};
+    if (nc->nheaders >= RW_NOTIFIER_MAX_HEADERS)
+        return fail(c, at, "at most %d headers", RW_NOTIFIER_MAX_HEADERS);
+    struct rw_header_cfg *h = &nc->headers[nc->nheaders];
+    if (!name[0] || strlen(name) >= sizeof h->name)
+        return fail(c, at, "header name must be 1-%zu characters", sizeof h->name - 1);
+    for (const char *p = name; *p; p++)
+        if (!is_token_char(*p))
+            return fail(c, at, "header name '%s' may only use letters, digits and !#$%%&'*+-.^_`|~",
+                        name);
+    for (int i = 0; reserved[i]; i++)
+        if (strcasecmp(name, reserved[i]) == 0)
+            return fail(c, at, "header '%s' is set by rumwatch and cannot be configured", name);
+    for (int i = 0; i < nc->nheaders; i++)
+        if (strcasecmp(name, nc->headers[i].name) == 0)
+            return fail(c, at, "header '%s' is set twice", name);
+    if ((value != NULL) == (value_env != NULL))
+        return fail(c, at, "header '%s' needs either value or value_env", name);
+    if (value_env) {
+        if (!value_env[0] || strlen(value_env) >= sizeof h->value_env)
+            return fail(c, at, "value_env must be 1-%zu characters", sizeof h->value_env - 1);
+        snprintf(h->value_env, sizeof h->value_env, "%s", value_env);
+        value = getenv(value_env);
+        if (!value) {
+            set_missing(nc, "headers: $%s is not set%s", value_env, "");
+            value = "";
+        }
+    }
+    if (strlen(value) >= sizeof h->value)
+        return fail(c, at, "header '%s' value is longer than %zu bytes", name, sizeof h->value - 1);
+    if (strpbrk(value, "\r\n"))
+        return fail(c, at, "header '%s' value contains a line break", name);
+    snprintf(h->name, sizeof h->name, "%s", name);
+    snprintf(h->value, sizeof h->value, "%s", value);
+    nc->nheaders++;
+    return 0;
+}
+
+/* headers = { X-Team = "web"; }   or
+ * headers = ( { name = "Authorization"; value_env = "HOOK_TOKEN"; }, ... ) */
+static int load_headers(struct ctx *c, const config_setting_t *s, struct rw_notifier_cfg *nc)
+{
+    int n = config_setting_length(s);
+    if (config_setting_is_group(s)) {
+        for (int i = 0; i < n; i++) {
+            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            if (config_setting_type(e) != CONFIG_TYPE_STRING)
+                return fail(c, e, "a header value must be a string");
+            if (add_header(c, e, nc, config_setting_name(e), config_setting_get_string(e), NULL))
+                return -EINVAL;
+        }
+        return 0;
+    }
+    if (!config_setting_is_list(s) && !(config_setting_is_array(s) && n == 0))
+        return fail(c, s, "expects { Name = \"value\"; ... } or ( { name = ...; value = ...; }, ... )");
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        static const char *const keys[] = {"name", "value", "value_env", NULL};
+        if (!config_setting_is_group(e))
+            return fail(c, e, "expects { name = \"...\"; value = \"...\"; }");
+        for (int k = 0; k < config_setting_length(e); k++) {
+            const config_setting_t *m = config_setting_get_elem(e, (unsigned)k);
+            if (!in_list(config_setting_name(m), keys))
+                return fail(c, m, "unknown key '%s' (known: name, value, value_env)",
+                            config_setting_name(m));
+            if (config_setting_type(m) != CONFIG_TYPE_STRING)
+                return fail(c, m, "expects a string");
+        }
+        const config_setting_t *nm = config_setting_get_member(e, "name");
+        const config_setting_t *v = config_setting_get_member(e, "value");
+        const config_setting_t *ve = config_setting_get_member(e, "value_env");
+        if (!nm)
+            return fail(c, e, "missing 'name'");
+        if (add_header(c, e, nc, config_setting_get_string(nm),
+                       v ? config_setting_get_string(v) : NULL,
+                       ve ? config_setting_get_string(ve) : NULL))
+            return -EINVAL;
+    }
+    return 0;
+}
+
+/* links = ( { text = "Runbook"; url = "https://..."; }, ... ) */
+static int load_links(struct ctx *c, const config_setting_t *s, struct rw_notifier_cfg *nc)
+{
+    int n = config_setting_length(s);
+    if (!config_setting_is_list(s) && !(config_setting_is_array(s) && n == 0))
+        return fail(c, s, "expects ( { text = \"Runbook\"; url = \"https://...\"; }, ... )");
+    if (n > RW_NOTIFIER_MAX_LINKS)
+        return fail(c, s, "at most %d links", RW_NOTIFIER_MAX_LINKS);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        struct rw_link_cfg *l = &nc->links[i];
+        static const char *const keys[] = {"text", "url", NULL};
+        if (!config_setting_is_group(e))
+            return fail(c, e, "expects { text = \"...\"; url = \"...\"; }");
+        for (int k = 0; k < config_setting_length(e); k++) {
+            const config_setting_t *m = config_setting_get_elem(e, (unsigned)k);
+            if (!in_list(config_setting_name(m), keys))
+                return fail(c, m, "unknown key '%s' (known: text, url)", config_setting_name(m));
+        }
+        if (get_string(c, e, "text", l->text, sizeof l->text, 1) ||
+            get_string(c, e, "url", l->url, sizeof l->url, 1))
+            return -EINVAL;
+        if (!l->text[0])
+            return fail(c, config_setting_get_member(e, "text"), "must not be empty");
+        if (strncmp(l->url, "http://", 7) && strncmp(l->url, "https://", 8))
+            return fail(c, config_setting_get_member(e, "url"),
+                        "must start with http:// or https://");
+        nc->nlinks = i + 1;
+    }
+    return 0;
+}
+
 static int load_notifiers(struct ctx *c, struct rw_config *cfg, const config_setting_t *l)
 {
     if (!config_setting_is_list(l) && !(config_setting_is_array(l) && config_setting_length(l) == 0))
@@ -583,8 +792,9 @@ static int load_notifiers(struct ctx *c, struct rw_config *cfg, const config_set
     for (int i = 0; i < n; i++) {
         const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
         struct rw_notifier_cfg *nc = &cfg->notifiers[i];
+        memset(nc, 0, sizeof *nc);
         rw_options_defaults(notifier_options, nc);
-        if (load_table(c, g, notifier_options, NULL, nc))
+        if (load_table(c, g, notifier_options, notifier_extra_keys, nc))
             return -EINVAL;
         if (check_name(c, g, nc->name))
             return -EINVAL;
@@ -592,7 +802,9 @@ static int load_notifiers(struct ctx *c, struct rw_config *cfg, const config_set
             if (strcmp(cfg->notifiers[k].name, nc->name) == 0)
                 return fail(c, g, "duplicate notifier name '%s'", nc->name);
         if (!rw_notifier_find(nc->type))
-            return fail(c, g, "unknown notifier type '%s' (known: webhook, slack)", nc->type);
+            return fail(c, g, "unknown notifier type '%s' (known: %s)", nc->type,
+                        rw_notifier_type_list);
+        int is_pd = strcmp(nc->type, "pagerduty") == 0;
         if (nc->url[0] && nc->url_env[0])
             return fail(c, g, "set either url or url_env, not both");
         if (nc->url_env[0]) {
@@ -603,10 +815,71 @@ static int load_notifiers(struct ctx *c, struct rw_config *cfg, const config_set
             if (v)
                 memcpy(nc->url, v, strlen(v) + 1);
         } else if (!nc->url[0]) {
-            return fail(c, g, "needs url or url_env");
+            if (!is_pd)
+                return fail(c, g, "needs url or url_env");
+            snprintf(nc->url, sizeof nc->url, "%s", RW_PAGERDUTY_URL);
         }
         if (nc->url[0] && strncmp(nc->url, "http://", 7) && strncmp(nc->url, "https://", 8))
             return fail(c, g, "url must start with http:// or https://");
+
+        const config_setting_t *s;
+        if ((s = config_setting_get_member(g, "tls_verify"))) {
+            if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                return fail(c, s, "expects true or false");
+            nc->tls_insecure = !config_setting_get_bool(s);
+        }
+        if ((s = config_setting_get_member(g, "headers")) && load_headers(c, s, nc))
+            return -EINVAL;
+        if ((s = config_setting_get_member(g, "links"))) {
+            if (strcmp(nc->type, "slack") != 0 && !is_pd)
+                return fail(c, s, "links are shown by slack and pagerduty receivers only");
+            if (load_links(c, s, nc))
+                return -EINVAL;
+        }
+
+        char text[RW_SECRET_MAX * 2 + 64];
+        int got = load_secret_text(c, g, nc, "secret", nc->secret_env, nc->secret_file, text,
+                                   sizeof text);
+        if (got < 0)
+            return -EINVAL;
+        if (got > 0) {
+            char msg[256];
+            if (rw_sign_parse_secret(text, nc->secret, &nc->secret_len, msg, sizeof msg)) {
+                memset(text, 0, sizeof text);
+                return fail(c, config_setting_get_member(g, nc->secret_env[0] ? "secret_env"
+                                                                               : "secret_file"),
+                            "%s", msg);
+            }
+        }
+        memset(text, 0, sizeof text);
+
+        if (!is_pd && (nc->routing_key_env[0] || nc->routing_key_file[0]))
+            return fail(c, config_setting_get_member(g, nc->routing_key_env[0] ? "routing_key_env"
+                                                                                : "routing_key_file"),
+                        "routing keys are for pagerduty receivers only");
+        if (is_pd) {
+            if (!nc->routing_key_env[0] && !nc->routing_key_file[0])
+                return fail(c, g, "pagerduty needs routing_key_env or routing_key_file");
+            got = load_secret_text(c, g, nc, "routing_key", nc->routing_key_env,
+                                   nc->routing_key_file, text, sizeof text);
+            if (got < 0)
+                return -EINVAL;
+            if (got > 0) {
+                size_t kl = strlen(text);
+                while (kl > 0 && strchr(" \t\r\n", text[kl - 1]))
+                    text[--kl] = '\0';
+                const char *key = nc->routing_key_env[0] ? "routing_key_env" : "routing_key_file";
+                if (kl == 0 || kl >= sizeof nc->routing_key)
+                    return fail(c, config_setting_get_member(g, key),
+                                "the routing key must be 1-%zu characters", sizeof nc->routing_key - 1);
+                for (size_t k = 0; k < kl; k++)
+                    if ((unsigned char)text[k] <= ' ' || (unsigned char)text[k] >= 0x7f)
+                        return fail(c, config_setting_get_member(g, key),
+                                    "the routing key holds a space or a non-ASCII character");
+                memcpy(nc->routing_key, text, kl + 1);
+            }
+            memset(text, 0, sizeof text);
+        }
         cfg->nnotifiers = i + 1;
     }
     return 0;
@@ -834,6 +1107,35 @@ void rw_config_print(const struct rw_config *c, FILE *out)
             snprintf(shown.url, sizeof shown.url, "%s", shown.url[0] ? "<set>" : "<unset>");
         fprintf(out, "  {\n");
         print_table(out, notifier_options, &shown, "    ");
+        fprintf(out, "    tls_verify = %s;\n", shown.tls_insecure ? "false" : "true");
+        /* Header values from the environment stay there; literal ones are config. */
+        if (shown.nheaders)
+            fprintf(out, "    headers = (");
+        for (int k = 0; k < shown.nheaders; k++) {
+            fprintf(out, "%s\n      { name = ", k ? "," : "");
+            print_quoted(out, shown.headers[k].name);
+            if (shown.headers[k].value_env[0]) {
+                fprintf(out, "; value_env = ");
+                print_quoted(out, shown.headers[k].value_env);
+            } else {
+                fprintf(out, "; value = ");
+                print_quoted(out, shown.headers[k].value);
+            }
+            fprintf(out, "; }");
+        }
+        if (shown.nheaders)
+            fprintf(out, "\n    );\n");
+        if (shown.nlinks)
+            fprintf(out, "    links = (");
+        for (int k = 0; k < shown.nlinks; k++) {
+            fprintf(out, "%s\n      { text = ", k ? "," : "");
+            print_quoted(out, shown.links[k].text);
+            fprintf(out, "; url = ");
+            print_quoted(out, shown.links[k].url);
+            fprintf(out, "; }");
+        }
+        if (shown.nlinks)
+            fprintf(out, "\n    );\n");
         fprintf(out, "  }%s\n", i + 1 < c->nnotifiers ? "," : "");
     }
     fprintf(out, ");\n");

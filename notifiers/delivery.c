@@ -42,6 +42,8 @@
 #include <zmq.h>
 
 #include "engine/log.h"
+#include "notifiers/alertmodel.h"
+#include "notifiers/sign.h"
 
 #ifndef RW_VERSION
 #define RW_VERSION "dev"
@@ -69,9 +71,13 @@ static const char DRAIN_MSG[] = "\0DRAIN";
 struct job {
     struct job *prev, *next;
     int rcv;    /* index into d->rcv */
+    char *url;  /* owned, from the notifier */
     char *body; /* owned, from the notifier */
     size_t body_len;
     const char *content_type;
+    int nhdr;
+    char *hdr[RW_HTTP_MAX_HEADERS]; /* owned: the receiver's custom headers */
+    char msg_id[RW_SIGN_ID_MAX];    /* webhook-id: the same on every attempt */
     int attempts;   /* attempts started */
     int64_t due_ms; /* monotonic time the next attempt may start */
     CURL *easy;     /* non-NULL while in flight */
@@ -146,7 +152,10 @@ static void job_free(struct job *j)
     if (!j)
         return;
     curl_slist_free_all(j->hdrs);
+    free(j->url);
     free(j->body);
+    for (int i = 0; i < j->nhdr; i++)
+        free(j->hdr[i]);
     free(j);
 }
 
@@ -202,11 +211,18 @@ static void enqueue(struct rw_delivery *d, int rcv, struct rw_http_req *req)
         return;
     }
     j->rcv = rcv;
-    j->body = req->body; /* ownership moves to the job */
+    j->url = req->url; /* ownership moves to the job */
+    j->body = req->body;
     j->body_len = req->body_len;
     j->content_type = req->content_type ? req->content_type : "application/json";
+    j->nhdr = req->nheaders;
+    memcpy(j->hdr, req->headers, sizeof j->hdr);
+    req->url = NULL;
     req->body = NULL;
+    req->nheaders = 0;
     rw_http_req_clear(req);
+    if (rw_sign_new_id(j->msg_id, sizeof j->msg_id) < 0)
+        j->msg_id[0] = '\0'; /* only used when signing, which then fails the attempt */
     j->due_ms = rw_mono_ms();
     j->prev = d->tail;
     if (d->tail)
@@ -245,8 +261,17 @@ static void handle_alert(struct rw_delivery *d, const char *text, size_t len)
         struct receiver *r = &d->rcv[i];
         if (sev < r->cfg.min_severity || (resolved && !r->cfg.send_resolved))
             continue;
+        if (r->cfg.missing[0]) { /* a secret it needs is not there: never send without */
+            count(&d->submitted, 1);
+            count(&d->failed, 1);
+            continue;
+        }
+        /* One alert line = one notification of one alert, until the grouper
+         * builds real groups. */
         struct rw_http_req req;
-        int rc = r->nt->format(&r->cfg, alert, &req);
+        json_t *n = rw_notification_single(r->cfg.name, alert, NULL);
+        int rc = n ? r->nt->format(&r->cfg, n, &req) : -ENOMEM;
+        json_decref(n);
         if (rc < 0) {
             count(&d->submitted, 1);
             count(&d->failed, 1);
@@ -318,15 +343,47 @@ static int start_job(struct rw_delivery *d, struct job *j)
     CURL *e = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, ct);
     struct curl_slist *h2 = h ? curl_slist_append(h, "Expect:") : NULL; /* no 100-continue wait */
+    for (int i = 0; i < j->nhdr && h2; i++) {
+        struct curl_slist *t = curl_slist_append(h2, j->hdr[i]);
+        if (!t) {
+            curl_slist_free_all(h2);
+            h = h2 = NULL;
+        }
+        h2 = t;
+    }
+    if (h2 && c->secret_len > 0) {
+        /* Signed per attempt: receivers reject stale timestamps, so a retry
+         * an hour later needs a fresh one; the id stays the same. */
+        int64_t ts = rw_wall_ms() / 1000;
+        char sig[RW_SIGN_SIG_MAX], line[RW_SIGN_SIG_MAX + RW_SIGN_ID_MAX + 32];
+        int rc = j->msg_id[0] ? rw_sign_compute(c->secret, c->secret_len, j->msg_id, ts, j->body,
+                                                j->body_len, sig, sizeof sig)
+                              : -EIO;
+        struct curl_slist *t = NULL;
+        if (rc == 0) {
+            snprintf(line, sizeof line, "webhook-id: %s", j->msg_id);
+            t = curl_slist_append(h2, line);
+            snprintf(line, sizeof line, "webhook-timestamp: %lld", (long long)ts);
+            t = t ? curl_slist_append(t, line) : NULL;
+            snprintf(line, sizeof line, "webhook-signature: %s", sig);
+            t = t ? curl_slist_append(t, line) : NULL;
+        }
+        if (!t) {
+            curl_slist_free_all(h2);
+            h = h2 = NULL;
+        }
+    }
     if (!e || !h2) {
         curl_easy_cleanup(e);
-        curl_slist_free_all(h);
+        curl_slist_free_all(h2 ? h2 : h);
         return -ENOMEM;
     }
     j->errbuf[0] = '\0';
     j->resp_len = 0;
     j->resp[0] = '\0';
-    curl_easy_setopt(e, CURLOPT_URL, c->url);
+    curl_easy_setopt(e, CURLOPT_URL, j->url ? j->url : c->url);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->tls_insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_insecure ? 0L : 2L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h2);
@@ -607,9 +664,20 @@ struct rw_delivery *rw_delivery_new(void *zmq_ctx, const struct rw_notifier_cfg 
                    r->cfg.name, r->cfg.type);
             goto fail;
         }
+        r->cfg.missing[sizeof r->cfg.missing - 1] = '\0';
         if (!r->cfg.url[0])
             rw_log(RW_LOG_WARN, LOG_COMP,
                    "msg=\"receiver has no url, sends will fail\" receiver=%s", r->cfg.name);
+        if (r->cfg.missing[0])
+            rw_log(RW_LOG_ERROR, LOG_COMP,
+                   "msg=\"receiver cannot send, its notifications count as failed\" receiver=%s "
+                   "reason=\"%s\"",
+                   r->cfg.name, r->cfg.missing);
+        if (r->cfg.tls_insecure)
+            rw_log(RW_LOG_WARN, LOG_COMP,
+                   "msg=\"TLS VERIFICATION IS OFF (tls_verify = false): anyone on the path can "
+                   "read and forge this receiver's traffic\" receiver=%s",
+                   r->cfg.name);
     }
     d->multi = curl_multi_init();
     if (!d->multi)

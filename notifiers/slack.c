@@ -1,21 +1,28 @@
-/* Slack incoming-webhook formatter (Block Kit).
+/* Slack incoming-webhook formatter (Block Kit) for a notification.
  *
- * Payload: {"text": <notification fallback>, "blocks": [header, summary
- * section, fields section, optional grouped-children section, context]}.
+ * Payload: {"text": <notification text>, "blocks": [header],
+ *           "attachments": [{"color": <state colour>, "fallback": <text>,
+ *                            "blocks": [...]}]}
+ * The header sits at the top level so `text` stays the push-notification
+ * fallback and is not printed twice; everything else sits in one attachment,
+ * whose bar carries the colour: firing critical red, warning orange, info
+ * blue, resolved green.
  *
- * Every string comes from the alert line; any field may be missing, null or
- * of the wrong type and the message is still built from defaults. Slack's
- * limits are respected by construction: each text is clipped, counting
- * Unicode code points, to its limit with a trailing "…" (header 150, section
- * text 3000, field 2000, at most 10 fields and 50 blocks; we never emit more
- * than 6 fields and 5 blocks). mrkdwn text has &, < and > escaped as Slack
- * asks; plain_text (the header) is sent raw. Invalid UTF-8 (only possible in
+ * One alert: summary + why, fields (Observed, Expected, Affected traffic,
+ * Score, Samples, Scope, Detector), grouped children, links, context.
+ * Several: a line per state count and the group labels, one section per
+ * alert (firing first; at most SLACK_GROUP_ALERTS or max_alerts), "…and N
+ * more", links, context.
+ *
+ * Every string comes from the notification; any field may be missing, null
+ * or of the wrong type and the message is still built from defaults. Slack's
+ * limits hold by construction: each text is clipped, counting Unicode code
+ * points, to its limit with a trailing "…" (header 150, section text 3000,
+ * field 2000, context element 3000, at most 10 fields, 10 context elements
+ * and 50 blocks; we send at most 25 blocks and keep the whole text under
+ * 40,000 characters). mrkdwn text has &, < and > escaped as Slack asks;
+ * plain_text (the header) is sent raw. Invalid UTF-8 (only possible in
  * objects not built by the jansson parser) becomes U+FFFD.
- *
- * Numbers are formatted from the metric name: Web Vitals timings in ms
- * ("246 ms", "4.1 s" from 1000 ms on), CLS unitless with 3 decimals, rates
- * (stat or metric containing "rate", given as a 0..1 fraction) as percent,
- * counts as integers.
  */
 #include "notifiers/notifier.h"
 
@@ -28,6 +35,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "notifiers/alertmodel.h"
+
 #define SLACK_HEADER_MAX 150
 #define SLACK_SECTION_MAX 3000
 #define SLACK_FIELD_MAX 2000
@@ -36,6 +45,14 @@
 #define SLACK_CHILD_LINES 10
 #define SLACK_CHILD_SCOPE_MAX 120
 #define SLACK_CHILD_VALUE_MAX 150
+#define SLACK_GROUP_ALERTS 20     /* alert sections in a group message */
+#define SLACK_ALERT_TEXT_MAX 1000 /* one alert's section in a group */
+#define SLACK_LINK_TEXT_MAX 75
+
+#define COLOR_CRITICAL "#D92D20"
+#define COLOR_WARNING "#F79009"
+#define COLOR_INFO "#2E90FA"
+#define COLOR_RESOLVED "#12B76A"
 
 /* ---- a tiny growable string ------------------------------------------- */
 
@@ -230,91 +247,6 @@ static int num(const json_t *o, const char *key, double *out)
     return 1;
 }
 
-enum unit { U_PLAIN, U_MS, U_CLS, U_PCT, U_COUNT };
-
-static int in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return 1;
-    return 0;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-static enum unit unit_for(const char *metric, const char *stat)
-{
-    static const char *const ms_metrics[] = {"lcp",  "fcp", "inp", "ttfb", "fid", "tbt",
-                                             "load", "dcl", "tti", "fp",   NULL};
-    static const char *const count_metrics[] = {"views",  "pageviews", "sessions",
-                                                "errors", "count",     NULL};
-    if (strcmp(metric, "cls") == 0)
-        return U_CLS;
-    if (strstr(stat, "rate") || strstr(metric, "rate"))
-        return U_PCT;
-    if (in_list(metric, ms_metrics) || ends_with(metric, "_ms"))
-        return U_MS;
-    if (strcmp(stat, "count") == 0 || in_list(metric, count_metrics))
-        return U_COUNT;
-    return U_PLAIN;
-}
-
-/* "%.Nf" without trailing zeros ("2.30" -> "2.3", "4.00" -> "4"). */
-static void fmt_trim(char *buf, size_t len, int decimals, double v)
-{
-    snprintf(buf, len, "%.*f", decimals, v);
-    if (!strchr(buf, '.'))
-        return;
-    char *e = buf + strlen(buf) - 1;
-    while (*e == '0')
-        *e-- = '\0';
-    if (*e == '.')
-        *e = '\0';
-    if (strcmp(buf, "-0") == 0)
-        snprintf(buf, len, "0");
-}
-
-static void fmt_value(char *buf, size_t len, double v, enum unit u)
-{
-    switch (u) {
-    case U_MS:
-        /* Decide on the rounded value so 999.7 ms reads "1.0 s", not "1000 ms". */
-        if (fabs(v) >= 999.5)
-            snprintf(buf, len, "%.1f s", v / 1000.0);
-        else
-            snprintf(buf, len, "%.0f ms", v);
-        return;
-    case U_CLS: snprintf(buf, len, "%.3f", v); return;
-    case U_PCT: {
-        double pct = v * 100.0;
-        fmt_trim(buf, len, fabs(pct) >= 10.0 ? 1 : 2, pct);
-        size_t l = strlen(buf);
-        if (l + 1 < len) {
-            buf[l] = '%';
-            buf[l + 1] = '\0';
-        }
-        return;
-    }
-    case U_COUNT:
-        if (fabs(v - nearbyint(v)) < 1e-9)
-            snprintf(buf, len, "%.0f", v);
-        else
-            fmt_trim(buf, len, 1, v);
-        return;
-    case U_PLAIN:
-    default:
-        if (v != 0 && (fabs(v) >= 1e6 || fabs(v) < 1e-3))
-            snprintf(buf, len, "%.3g", v);
-        else
-            fmt_trim(buf, len, 2, v);
-        return;
-    }
-}
-
 /* "p=3.2e-20": one decimal, exponent without padding zeros. */
 static void fmt_p(char *buf, size_t len, double p)
 {
@@ -497,12 +429,14 @@ static char *summary_text(const char *summary, const char *why)
     return s ? sb_take(&b) : NULL;
 }
 
-static char *children_text(const json_t *alert, const json_t *children, enum unit u)
+/* Children listed on the alert line (grouped child series). */
+static char *children_text(const json_t *line, const json_t *children, const char *metric,
+                           const char *stat, const char *det)
 {
     size_t count = json_array_size(children);
     double total_d;
     size_t total = count;
-    if (num(alert, "children_total", &total_d) && total_d > (double)count && total_d < 1e12)
+    if (num(line, "children_total", &total_d) && total_d > (double)count && total_d < 1e12)
         total = (size_t)total_d;
 
     struct sb b = {0};
@@ -519,7 +453,7 @@ static char *children_text(const json_t *alert, const json_t *children, enum uni
         double v;
         char *val = NULL;
         if (num(c, "value", &v)) {
-            fmt_value(vbuf, sizeof vbuf, v, u);
+            rw_am_format_value(vbuf, sizeof vbuf, v, metric, stat, det);
             val = clip(vbuf, SLACK_CHILD_VALUE_MAX, 1);
         } else {
             const char *cs = str_or(c, "summary", NULL);
@@ -549,13 +483,124 @@ static char *children_text(const json_t *alert, const json_t *children, enum uni
     return out;
 }
 
-static char *context_text(const json_t *alert, int firing)
+/* ---- one alert of the notification ----------------------------------------- */
+
+struct view {
+    const json_t *am, *line, *labels;
+    int firing;
+    const char *severity, *rule, *metric, *stat, *det, *summary;
+};
+
+static void view_of(const json_t *am, struct view *v)
+{
+    v->am = am;
+    v->line =
+        json_is_object(json_object_get(am, "rumwatch")) ? json_object_get(am, "rumwatch") : am;
+    v->labels = json_object_get(am, "labels");
+    const char *st = str_or(am, "status", str_or(v->line, "state", "firing"));
+    v->firing = strcmp(st, "resolved") != 0;
+    v->severity = str_or(v->labels, "severity", str_or(v->line, "severity", "warning"));
+    v->rule = str_or(v->labels, "alertname", str_or(v->line, "rule", "unnamed rule"));
+    v->metric = str_or(v->labels, "metric", str_or(v->line, "metric", ""));
+    v->stat = str_or(v->labels, "stat", str_or(v->line, "stat", ""));
+    v->det = str_or(v->line, "detector", NULL);
+    v->summary =
+        str_or(json_object_get(am, "annotations"), "summary", str_or(v->line, "summary", NULL));
+}
+
+static void fmt_num(char *buf, size_t len, const struct view *v, const char *key)
+{
+    double d;
+    if (num(v->line, key, &d))
+        rw_am_format_value(buf, len, d, v->metric, v->stat, v->det);
+    else
+        snprintf(buf, len, "n/a");
+}
+
+/* "2.0 s (1.7 s–2.4 s)", "2.0 s (≤ 2.5 s)", "100–900", "n/a". */
+static void fmt_expected(char *out, size_t len, const struct view *v)
+{
+    char ebuf[64], lbuf[64], hbuf[64], band[160];
+    double lo, hi, e;
+    int has_lo = num(v->line, "low", &lo), has_hi = num(v->line, "high", &hi);
+    if (has_lo)
+        rw_am_format_value(lbuf, sizeof lbuf, lo, v->metric, v->stat, v->det);
+    if (has_hi)
+        rw_am_format_value(hbuf, sizeof hbuf, hi, v->metric, v->stat, v->det);
+    if (has_lo && has_hi)
+        snprintf(band, sizeof band, "%s\xE2\x80\x93%s", lbuf, hbuf);
+    else if (has_lo)
+        snprintf(band, sizeof band, "\xE2\x89\xA5 %s", lbuf);
+    else if (has_hi)
+        snprintf(band, sizeof band, "\xE2\x89\xA4 %s", hbuf);
+    else
+        band[0] = '\0';
+    if (num(v->line, "expected", &e)) {
+        rw_am_format_value(ebuf, sizeof ebuf, e, v->metric, v->stat, v->det);
+        if (band[0])
+            snprintf(out, len, "%s (%s)", ebuf, band);
+        else
+            snprintf(out, len, "%s", ebuf);
+    } else {
+        snprintf(out, len, "%s", band[0] ? band : "n/a");
+    }
+}
+
+/* "21.6% of app (1036 views/h)", "1036 views/h" or "" (unknown). */
+static void fmt_traffic(char *out, size_t len, const struct view *v)
+{
+    const json_t *ev = json_object_get(v->am, "evidence");
+    if (!json_is_object(ev))
+        ev = json_object_get(v->line, "evidence");
+    const json_t *tr = json_object_get(ev, "traffic");
+    double vph, share;
+    out[0] = '\0';
+    if (!num(tr, "views_per_hour", &vph))
+        return;
+    const char *per = strcmp(v->metric, "custom") == 0 ? "events/h" : "views/h";
+    if (num(tr, "share", &share)) {
+        char pct[32];
+        rw_am_format_value(pct, sizeof pct, share, "", "rate", NULL);
+        snprintf(out, len, "%s of %s (%.0f %s)", pct, str_or(tr, "parent", "parent"), vph, per);
+    } else {
+        snprintf(out, len, "%.0f %s", vph, per);
+    }
+}
+
+/* "<url|text>" with the URL made safe for mrkdwn: &<>| and spaces would end
+ * or break the link. text is escaped and clipped. */
+static void add_link(struct sb *b, const char *url, const char *text)
+{
+    sb_add(b, "<");
+    for (const char *p = url; *p; p++) {
+        switch (*p) {
+        case '&': sb_add(b, "&amp;"); break;
+        case '<': sb_add(b, "%3C"); break;
+        case '>': sb_add(b, "%3E"); break;
+        case '|': sb_add(b, "%7C"); break;
+        case ' ': sb_add(b, "%20"); break;
+        default: sb_addn(b, p, 1);
+        }
+    }
+    sb_add(b, "|");
+    char *t = clip(text, SLACK_LINK_TEXT_MAX, 1);
+    sb_add(b, t ? t : "link");
+    free(t);
+    sb_add(b, ">");
+}
+
+static int is_http_url(const char *u)
+{
+    return u && (strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0);
+}
+
+static char *context_text(const struct view *v)
 {
     struct sb b = {0};
     char iso[64];
     double t;
-    const char *app = str_or(alert, "app", NULL);
-    const char *fp = str_or(alert, "fingerprint", NULL);
+    const char *app = str_or(v->labels, "app", str_or(v->line, "app", NULL));
+    const char *fp = str_or(v->am, "fingerprint", str_or(v->line, "fingerprint", NULL));
     const char *sep = "";
     if (app) {
         sb_add(&b, "app ");
@@ -569,15 +614,15 @@ static char *context_text(const json_t *alert, int firing)
         sb_add(&b, "`");
         sep = " \xC2\xB7 ";
     }
-    if (num(alert, "ts", &t) && fmt_iso(iso, sizeof iso, t)) {
+    if (num(v->line, "ts", &t) && fmt_iso(iso, sizeof iso, t)) {
         sb_add(&b, sep);
         sb_add(&b, "window end ");
         sb_add(&b, iso);
         sep = " \xC2\xB7 ";
     }
-    if (num(alert, "since", &t) && fmt_iso(iso, sizeof iso, t)) {
+    if (num(v->line, "since", &t) && fmt_iso(iso, sizeof iso, t)) {
         sb_add(&b, sep);
-        sb_add(&b, firing ? "firing since " : "fired since ");
+        sb_add(&b, v->firing ? "firing since " : "fired since ");
         sb_add(&b, iso);
         sep = " \xC2\xB7 ";
     }
@@ -589,164 +634,381 @@ static char *context_text(const json_t *alert, int firing)
     return out;
 }
 
-static int dump_body(const json_t *root, struct rw_http_req *req)
+/* Fallback summary: at least what and where. */
+static char *summary_of(const struct view *v)
 {
-    size_t need = json_dumpb(root, NULL, 0, JSON_COMPACT);
-    if (need == 0)
-        return -EINVAL;
-    char *buf = malloc(need + 1);
-    if (!buf)
-        return -ENOMEM;
-    if (json_dumpb(root, buf, need, JSON_COMPACT) != need) {
-        free(buf);
-        return -EINVAL;
-    }
-    buf[need] = '\0';
-    req->body = buf;
-    req->body_len = need;
-    return 0;
+    if (v->summary)
+        return strdup(v->summary);
+    char *scope = scope_text(json_object_get(v->line, "scope"));
+    struct sb b = {0};
+    sb_add(&b, v->rule);
+    sb_add(&b, " on ");
+    sb_add(&b, scope ? scope : "app-wide");
+    free(scope);
+    return sb_take(&b);
 }
 
-static int slack_format(const struct rw_notifier_cfg *cfg, const json_t *alert,
-                        struct rw_http_req *req)
+/* One alert of a group: state and rule, summary, numbers, link. */
+static char *alert_line_text(const struct view *v)
+{
+    struct sb b = {0};
+    char *rule = clip(v->rule, 200, 1), *sev = clip(v->severity, 32, 1);
+    sb_add(&b, v->firing ? ":red_circle: *FIRING*" : ":large_green_circle: *RESOLVED*");
+    sb_add(&b, " \xC2\xB7 ");
+    sb_add(&b, sev ? sev : "");
+    sb_add(&b, " \xC2\xB7 *");
+    sb_add(&b, rule ? rule : "");
+    sb_add(&b, "*\n");
+    free(rule);
+    free(sev);
+    char *sum = summary_of(v);
+    char *sc = sum ? clip(sum, 500, 1) : NULL;
+    sb_add(&b, sc ? sc : "");
+    free(sum);
+    free(sc);
+    char obs[64], exp[256], traffic[160];
+    fmt_num(obs, sizeof obs, v, "value");
+    fmt_expected(exp, sizeof exp, v);
+    fmt_traffic(traffic, sizeof traffic, v);
+    char *e = clip(exp, 200, 1), *t = clip(traffic, 200, 1), *o = clip(obs, 64, 1);
+    sb_add(&b, "\nObserved *");
+    sb_add(&b, o ? o : "");
+    sb_add(&b, "* \xC2\xB7 expected ");
+    sb_add(&b, e ? e : "");
+    if (t && *t) {
+        sb_add(&b, " \xC2\xB7 traffic ");
+        sb_add(&b, t);
+    }
+    free(e);
+    free(t);
+    free(o);
+    const char *url = str_or(v->am, "generatorURL", NULL);
+    if (is_http_url(url) && strlen(url) < 1500) {
+        sb_add(&b, " \xC2\xB7 ");
+        add_link(&b, url, "details");
+    }
+    char *raw = sb_take(&b);
+    /* Pieces are escaped already; the clip only bounds the whole. A cut
+     * inside the link loses the link, never the limit. */
+    char *out = raw ? clip(raw, SLACK_ALERT_TEXT_MAX, 0) : NULL;
+    free(raw);
+    return out;
+}
+
+/* ---- the message ------------------------------------------------------------- */
+
+struct msg {
+    json_t *top;    /* top-level blocks */
+    json_t *blocks; /* attachment blocks */
+    int bad;
+};
+
+static void add_section(struct msg *m, char *mrkdwn_owned)
+{
+    push(m->blocks, section_text(mrkdwn_owned, &m->bad), &m->bad);
+}
+
+/* A context block of mrkdwn elements (at most 10, Slack's limit). */
+static json_t *context_block(char **texts_owned, int n, int *bad)
+{
+    json_t *ctx = json_object(), *elems = json_array();
+    for (int i = 0; i < n; i++)
+        push(elems, text_obj("mrkdwn", texts_owned[i], bad), bad);
+    put(ctx, "type", json_string("context"), bad);
+    put(ctx, "elements", elems, bad);
+    return ctx;
+}
+
+/* Configured links (+ the alert's own link first, when given). */
+static void add_links(struct msg *m, const struct rw_notifier_cfg *cfg, const char *alert_url)
+{
+    char *texts[RW_NOTIFIER_MAX_LINKS + 1];
+    int n = 0;
+    if (is_http_url(alert_url) && strlen(alert_url) < 2000) {
+        struct sb b = {0};
+        add_link(&b, alert_url, "Alert details");
+        texts[n++] = sb_take(&b);
+    }
+    int nl = cfg->nlinks < 0                       ? 0
+             : cfg->nlinks > RW_NOTIFIER_MAX_LINKS ? RW_NOTIFIER_MAX_LINKS
+                                                   : cfg->nlinks;
+    for (int i = 0; i < nl; i++) {
+        const struct rw_link_cfg *l = &cfg->links[i];
+        char url[sizeof l->url + 1], text[sizeof l->text + 1];
+        snprintf(url, sizeof url, "%.*s", (int)strnlen(l->url, sizeof l->url), l->url);
+        snprintf(text, sizeof text, "%.*s", (int)strnlen(l->text, sizeof l->text), l->text);
+        if (!is_http_url(url))
+            continue;
+        struct sb b = {0};
+        add_link(&b, url, text[0] ? text : url);
+        texts[n++] = sb_take(&b);
+    }
+    if (n)
+        push(m->blocks, context_block(texts, n, &m->bad), &m->bad);
+}
+
+static void add_header(struct msg *m, const char *status, const char *severity, const char *title)
+{
+    struct sb h = {0};
+    sb_add(&h, status);
+    sb_add(&h, " \xC2\xB7 ");
+    sb_add(&h, severity);
+    sb_add(&h, " \xC2\xB7 ");
+    sb_add(&h, title);
+    char *hraw = sb_take(&h);
+    json_t *header = json_object();
+    put(header, "type", json_string("header"), &m->bad);
+    put(header, "text",
+        text_obj("plain_text", hraw ? clip(hraw, SLACK_HEADER_MAX, 0) : NULL, &m->bad), &m->bad);
+    free(hraw);
+    push(m->top, header, &m->bad);
+}
+
+static void single_alert(struct msg *m, const struct rw_notifier_cfg *cfg, const struct view *v,
+                         const char *summary)
+{
+    add_header(m, v->firing ? "FIRING" : "RESOLVED", v->severity, v->rule);
+    add_section(m, summary_text(summary, str_or(v->line, "why", NULL)));
+
+    char obs[64], exp[256], traffic[160], sbuf[64], nbuf[32];
+    fmt_num(obs, sizeof obs, v, "value");
+    fmt_expected(exp, sizeof exp, v);
+    fmt_traffic(traffic, sizeof traffic, v);
+    fmt_score(sbuf, sizeof sbuf, v->line);
+    double n;
+    if (num(v->line, "n", &n) && fabs(n) < 1e15)
+        snprintf(nbuf, sizeof nbuf, "%.0f", n);
+    else
+        snprintf(nbuf, sizeof nbuf, "n/a");
+    char *scope = scope_text(json_object_get(v->line, "scope"));
+    json_t *fields = json_array();
+    push(fields, field("Observed", obs, &m->bad), &m->bad);
+    push(fields, field("Expected", exp, &m->bad), &m->bad);
+    push(fields, field("Affected traffic", traffic[0] ? traffic : "n/a", &m->bad), &m->bad);
+    push(fields, field("Score", sbuf, &m->bad), &m->bad);
+    push(fields, field("Samples", nbuf, &m->bad), &m->bad);
+    push(fields, field("Scope", scope ? scope : "app-wide", &m->bad), &m->bad);
+    push(fields, field("Detector", v->det ? v->det : "n/a", &m->bad), &m->bad);
+    free(scope);
+    json_t *fsec = json_object();
+    put(fsec, "type", json_string("section"), &m->bad);
+    put(fsec, "fields", fields, &m->bad);
+    push(m->blocks, fsec, &m->bad);
+
+    const json_t *children = json_object_get(v->line, "children");
+    if (json_array_size(children) > 0)
+        add_section(m, children_text(v->line, children, v->metric, v->stat, v->det));
+    add_links(m, cfg, str_or(v->am, "generatorURL", NULL));
+    char *ctx = context_text(v);
+    push(m->blocks, context_block(&ctx, 1, &m->bad), &m->bad);
+}
+
+/* "page=/checkout · device=mobile" from an object of strings ("" for none). */
+static char *labels_text(const json_t *labels)
+{
+    struct sb b = {0};
+    const char *k;
+    json_t *val;
+    int first = 1;
+    json_object_foreach((json_t *)labels, k, val)
+    {
+        if (!json_is_string(val))
+            continue;
+        if (!first)
+            sb_add(&b, " \xC2\xB7 ");
+        first = 0;
+        sb_add(&b, k);
+        sb_add(&b, "=");
+        sb_addn(&b, json_string_value(val), json_string_length(val));
+    }
+    return sb_take(&b);
+}
+
+static void group_alerts(struct msg *m, const struct rw_notifier_cfg *cfg, const json_t *n,
+                         struct view *views, size_t count, size_t hidden, int firing,
+                         size_t nfiring, const char *severity, const char *title)
+{
+    char status[32];
+    if (firing)
+        snprintf(status, sizeof status, "FIRING:%zu", nfiring);
+    else
+        snprintf(status, sizeof status, "RESOLVED");
+    add_header(m, status, severity, title);
+
+    size_t total = count + hidden;
+    size_t nresolved = count - nfiring; /* of the listed ones; hidden counted apart */
+    struct sb b = {0};
+    sb_printf(&b, "*%zu alerts:* %zu firing, %zu resolved", total, nfiring, nresolved);
+    if (hidden)
+        sb_printf(&b, ", %zu not listed", hidden);
+    char *gl = labels_text(json_object_get(n, "groupLabels"));
+    if (gl && *gl) {
+        char *glc = clip(gl, 1000, 1);
+        sb_add(&b, "\n*Group:* ");
+        sb_add(&b, glc ? glc : "");
+        free(glc);
+    }
+    free(gl);
+    char *intro = sb_take(&b);
+    add_section(m, intro ? clip(intro, SLACK_SECTION_MAX, 0) : NULL);
+    free(intro);
+
+    size_t cap = SLACK_GROUP_ALERTS;
+    if (cfg->max_alerts > 0 && (size_t)cfg->max_alerts < cap)
+        cap = (size_t)cfg->max_alerts;
+    size_t shown = count < cap ? count : cap;
+    for (size_t i = 0; i < shown; i++)
+        add_section(m, alert_line_text(&views[i]));
+    size_t more = total - shown;
+    if (more) {
+        struct sb mb = {0};
+        sb_printf(&mb,
+                  "\xE2\x80\xA6"
+                  "and %zu more",
+                  more);
+        add_section(m, sb_take(&mb));
+    }
+    add_links(m, cfg, NULL);
+
+    struct sb cb = {0};
+    const char *ext = str_or(n, "externalURL", NULL);
+    sb_add(&cb, "rumwatch");
+    if (is_http_url(ext) && strlen(ext) < 2000) {
+        sb_add(&cb, " \xC2\xB7 ");
+        add_link(&cb, ext, "open");
+    }
+    char *ctx = sb_take(&cb);
+    push(m->blocks, context_block(&ctx, 1, &m->bad), &m->bad);
+}
+
+static int sev_rank(const char *s)
+{
+    int r = rw_severity_parse(s);
+    return r < 0 ? 1 : r;
+}
+
+static int slack_format(const struct rw_notifier_cfg *cfg, const json_t *n, struct rw_http_req *req)
 {
     if (!cfg || !req)
         return -EINVAL;
     memset(req, 0, sizeof *req);
-    if (!json_is_object(alert))
+    if (!json_is_object(n))
         return -EINVAL;
 
-    int bad = 0;
-    const char *state = str_or(alert, "state", "firing");
-    int firing = strcmp(state, "resolved") != 0;
-    const char *severity = str_or(alert, "severity", "warning");
-    const char *rule = str_or(alert, "rule", "unnamed rule");
-    const char *metric = str_or(alert, "metric", "");
-    const char *stat = str_or(alert, "stat", "");
-    enum unit u = unit_for(metric, stat);
-    const json_t *children = json_object_get(alert, "children");
-
-    char *scope = scope_text(json_object_get(alert, "scope"));
-    const char *summary = str_or(alert, "summary", NULL);
-    struct sb fb = {0};
-    if (!summary) { /* say at least what and where */
-        sb_add(&fb, rule);
-        sb_add(&fb, " on ");
-        sb_add(&fb, scope ? scope : "app-wide");
+    const json_t *alerts = json_object_get(n, "alerts");
+    size_t count = 0, nfiring = 0;
+    size_t total = json_array_size(alerts);
+    struct view *views = calloc(total ? total : 1, sizeof *views);
+    if (!views)
+        return -ENOMEM;
+    /* Firing first, each state in the notification's order. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < total; i++) {
+            const json_t *a = json_array_get(alerts, i);
+            if (!json_is_object(a))
+                continue;
+            struct view v;
+            view_of(a, &v);
+            if (v.firing == (pass == 0))
+                views[count++] = v;
+        }
+    int top_sev = -1;
+    for (size_t i = 0; i < count; i++)
+        if (views[i].firing) {
+            nfiring++;
+            if (sev_rank(views[i].severity) > top_sev)
+                top_sev = sev_rank(views[i].severity);
+        }
+    json_int_t trunc = json_integer_value(json_object_get(n, "truncatedAlerts"));
+    size_t hidden = trunc > 0 ? (size_t)trunc : 0;
+    int firing = nfiring > 0 || (count == 0 && strcmp(str_or(n, "status", "firing"), "resolved"));
+    if (top_sev < 0) { /* nothing fires: the highest severity listed */
+        for (size_t i = 0; i < count; i++)
+            if (sev_rank(views[i].severity) > top_sev)
+                top_sev = sev_rank(views[i].severity);
+        if (top_sev < 0)
+            top_sev = 1;
     }
-    char *fallback = sb_take(&fb);
-    if (!summary)
-        summary = fallback ? fallback : rule;
+    const char *severity = rw_severity_names[top_sev];
+    const char *color = !firing        ? COLOR_RESOLVED
+                        : top_sev == 2 ? COLOR_CRITICAL
+                        : top_sev == 1 ? COLOR_WARNING
+                                       : COLOR_INFO;
 
-    json_t *root = json_object();
-    json_t *blocks = json_array();
-    json_t *fields = json_array();
-    if (!root || !blocks || !fields || !scope) {
-        bad = 1;
+    /* Title: the common alertname, else the group labels, else a count. */
+    const json_t *common = json_object_get(n, "commonLabels");
+    char *gl = labels_text(json_object_get(n, "groupLabels"));
+    char title[512];
+    const char *alertname = str_or(common, "alertname", NULL);
+    if (count == 1 && hidden == 0)
+        snprintf(title, sizeof title, "%s", views[0].rule);
+    else if (alertname)
+        snprintf(title, sizeof title, "%s", alertname);
+    else if (gl && *gl)
+        snprintf(title, sizeof title, "%s", gl);
+    else
+        snprintf(title, sizeof title, "%zu alerts", count + hidden);
+    free(gl);
+
+    struct msg m = {json_array(), json_array(), 0};
+    json_t *root = json_object(), *att = json_object(), *atts = json_array();
+    char *first_summary = count ? summary_of(&views[0]) : strdup(title);
+    if (!m.top || !m.blocks || !root || !att || !atts || !first_summary) {
+        m.bad = 1;
         goto out;
     }
 
-    /* Notification / fallback text. */
+    /* Notification text: what a phone shows. */
     struct sb t = {0};
-    sb_add(&t, firing ? ":red_circle: [FIRING] " : ":large_green_circle: [RESOLVED] ");
-    sb_add(&t, summary);
-    char *traw = sb_take(&t);
-    put(root, "text", jtake(traw ? clip(traw, SLACK_TEXT_MAX, 1) : NULL), &bad);
-    free(traw);
-
-    /* Header. */
-    struct sb h = {0};
-    sb_add(&h, firing ? "FIRING" : "RESOLVED");
-    sb_add(&h, " \xC2\xB7 ");
-    sb_add(&h, severity);
-    sb_add(&h, " \xC2\xB7 ");
-    sb_add(&h, rule);
-    char *hraw = sb_take(&h);
-    json_t *header = json_object();
-    put(header, "type", json_string("header"), &bad);
-    put(header, "text", text_obj("plain_text", hraw ? clip(hraw, SLACK_HEADER_MAX, 0) : NULL, &bad),
-        &bad);
-    free(hraw);
-    push(blocks, header, &bad);
-
-    /* Summary (+ why). */
-    push(blocks, section_text(summary_text(summary, str_or(alert, "why", NULL)), &bad), &bad);
-
-    /* Fields. */
-    char vbuf[64], ebuf[64], lbuf[64], hbuf[64], band[160], expbuf[256];
-    double v, lo, hi, e;
-    if (num(alert, "value", &v))
-        fmt_value(vbuf, sizeof vbuf, v, u);
-    else
-        snprintf(vbuf, sizeof vbuf, "n/a");
-    int has_lo = num(alert, "low", &lo), has_hi = num(alert, "high", &hi);
-    if (has_lo)
-        fmt_value(lbuf, sizeof lbuf, lo, u);
-    if (has_hi)
-        fmt_value(hbuf, sizeof hbuf, hi, u);
-    if (has_lo && has_hi)
-        snprintf(band, sizeof band, "%s\xE2\x80\x93%s", lbuf, hbuf);
-    else if (has_lo)
-        snprintf(band, sizeof band, "\xE2\x89\xA5 %s", lbuf);
-    else if (has_hi)
-        snprintf(band, sizeof band, "\xE2\x89\xA4 %s", hbuf);
-    else
-        band[0] = '\0';
-    if (num(alert, "expected", &e)) {
-        fmt_value(ebuf, sizeof ebuf, e, u);
-        if (band[0])
-            snprintf(expbuf, sizeof expbuf, "%s (%s)", ebuf, band);
+    sb_add(&t, firing ? ":red_circle: [FIRING" : ":large_green_circle: [RESOLVED");
+    if (count + hidden > 1) {
+        if (firing)
+            sb_printf(&t, ":%zu] ", nfiring);
         else
-            snprintf(expbuf, sizeof expbuf, "%s", ebuf);
+            sb_add(&t, "] ");
+        sb_add(&t, title);
+        sb_add(&t, " \xC2\xB7 ");
+        sb_add(&t, first_summary);
+        sb_printf(&t, " (+%zu more)", count + hidden - 1);
     } else {
-        snprintf(expbuf, sizeof expbuf, "%s", band[0] ? band : "n/a");
+        sb_add(&t, "] ");
+        sb_add(&t, first_summary);
     }
-    char sbuf[64], nbuf[32];
-    fmt_score(sbuf, sizeof sbuf, alert);
-    double n;
-    if (num(alert, "n", &n) && fabs(n) < 1e15)
-        snprintf(nbuf, sizeof nbuf, "%.0f", n);
+    char *traw = sb_take(&t);
+    char *text = traw ? clip(traw, SLACK_TEXT_MAX, 1) : NULL;
+    free(traw);
+    put(root, "text", text ? json_string(text) : NULL, &m.bad);
+
+    if (count == 1 && hidden == 0)
+        single_alert(&m, cfg, &views[0], first_summary);
     else
-        snprintf(nbuf, sizeof nbuf, "n/a");
+        group_alerts(&m, cfg, n, views, count, hidden, firing, nfiring, severity, title);
 
-    push(fields, field("Observed", vbuf, &bad), &bad);
-    push(fields, field("Expected", expbuf, &bad), &bad);
-    push(fields, field("Score", sbuf, &bad), &bad);
-    push(fields, field("Samples", nbuf, &bad), &bad);
-    push(fields, field("Scope", scope, &bad), &bad);
-    push(fields, field("Detector", str_or(alert, "detector", "n/a"), &bad), &bad);
-    json_t *fsec = json_object();
-    put(fsec, "type", json_string("section"), &bad);
-    put(fsec, "fields", fields, &bad);
-    fields = NULL;
-    push(blocks, fsec, &bad);
-
-    /* Grouped children. */
-    if (json_array_size(children) > 0)
-        push(blocks, section_text(children_text(alert, children, u), &bad), &bad);
-
-    /* Context. */
-    json_t *ctx = json_object();
-    json_t *elems = json_array();
-    push(elems, text_obj("mrkdwn", context_text(alert, firing), &bad), &bad);
-    put(ctx, "type", json_string("context"), &bad);
-    put(ctx, "elements", elems, &bad);
-    push(blocks, ctx, &bad);
-
-    put(root, "blocks", blocks, &bad);
-    blocks = NULL;
+    put(root, "blocks", m.top, &m.bad);
+    m.top = NULL;
+    put(att, "color", json_string(color), &m.bad);
+    put(att, "fallback", text ? json_string(text) : NULL, &m.bad);
+    put(att, "blocks", m.blocks, &m.bad);
+    m.blocks = NULL;
+    push(atts, att, &m.bad);
+    att = NULL;
+    put(root, "attachments", atts, &m.bad);
+    atts = NULL;
+    free(text);
 
 out:;
-    int rc = bad ? -ENOMEM : dump_body(root, req);
-    if (rc == 0) {
-        req->url = cfg->url;
-        req->content_type = "application/json";
-    }
-    json_decref(fields);
-    json_decref(blocks);
+    int rc = m.bad ? -ENOMEM : rw_notifier_dump_body(root, req);
+    if (rc == 0)
+        rc = rw_notifier_finish_req(cfg, cfg->url, req);
+    if (rc)
+        rw_http_req_clear(req);
+    json_decref(m.top);
+    json_decref(m.blocks);
+    json_decref(att);
+    json_decref(atts);
     json_decref(root);
-    free(scope);
-    free(fallback);
+    free(first_summary);
+    free(views);
     return rc;
 }
 

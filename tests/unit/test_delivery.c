@@ -210,6 +210,8 @@ static char *alert_text(const char *rule, const char *severity, const char *stat
     json_object_set_new(a, "rule", json_string(rule));
     json_object_set_new(a, "severity", json_string(severity));
     json_object_set_new(a, "state", json_string(state));
+    /* The engine always sends evidence; the webhook body carries it. */
+    json_object_set_new(a, "evidence", json_pack("{s:f,s:f}", "observed", 4100.5, "expected", 2000.0));
     char *s = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     return s;
@@ -273,18 +275,25 @@ static void test_ok(void)
         CHECK(json_object_get(h, "expect") == NULL);
         if (path && strcmp(path, "/hook") == 0) {
             seen_hook++;
-            CHECK_STR(json_string_value(json_object_get(b, "version")), "rumwatch.v1");
+            /* Alertmanager webhook v4: one notification of one alert. */
+            CHECK_STR(json_string_value(json_object_get(b, "version")), "4");
             CHECK_STR(json_string_value(json_object_get(b, "receiver")), "hook-a");
             CHECK_STR(json_string_value(json_object_get(b, "status")), "firing");
-            const json_t *a = json_object_get(b, "alert");
-            CHECK_STR(json_string_value(json_object_get(a, "rule")), "lcp_p75_jump");
-            CHECK_STR(json_string_value(json_object_get(a, "fingerprint")), "9f2c4e1a0b7d3e55");
-            CHECK_NEAR(json_number_value(json_object_get(a, "value")), 4100.5, 1e-9);
+            CHECK_INT(json_array_size(json_object_get(b, "alerts")), 1);
+            const json_t *a = json_array_get(json_object_get(b, "alerts"), 0);
+            CHECK_STR(json_string_value(json_object_get(json_object_get(a, "labels"), "rule")),
+                      "lcp_p75_jump");
+            /* The label-set fingerprint of this alert (see test_alertmodel). */
+            CHECK_STR(json_string_value(json_object_get(a, "fingerprint")), "cc60efea23770344");
+            CHECK_NEAR(json_number_value(json_object_get(json_object_get(a, "evidence"), "observed")),
+                       4100.5, 1e-9);
         } else if (path && strcmp(path, "/slack") == 0) {
             seen_slack++;
             const char *text = json_string_value(json_object_get(b, "text"));
             CHECK(text && strncmp(text, ":red_circle: [FIRING] p75 LCP 4.1 s", 35) == 0);
-            CHECK(json_array_size(json_object_get(b, "blocks")) == 4);
+            CHECK(json_array_size(json_object_get(b, "blocks")) == 1); /* the header */
+            const json_t *att = json_array_get(json_object_get(b, "attachments"), 0);
+            CHECK(json_array_size(json_object_get(att, "blocks")) == 3); /* summary, fields, context */
         }
     }
     CHECK_INT(seen_hook, 1);
@@ -323,7 +332,8 @@ static void test_retry_then_ok(void)
     json_t *b0 = json_object_get(json_array_get(reqs, 0), "body");
     for (size_t i = 1; i < json_array_size(reqs); i++)
         CHECK(json_equal(b0, json_object_get(json_array_get(reqs, i), "body")));
-    CHECK_STR(json_string_value(json_object_get(json_object_get(b0, "alert"), "rule")),
+    CHECK_STR(json_string_value(json_object_get(
+                  json_object_get(json_array_get(json_object_get(b0, "alerts"), 0), "labels"), "rule")),
               "retry_rule");
     json_decref(reqs);
     check_balanced(d);
@@ -536,7 +546,9 @@ static void test_filtering(void)
         if (path && strcmp(path, "/crit") == 0) {
             const json_t *b = json_object_get(q, "body");
             CHECK_STR(json_string_value(json_object_get(b, "status")), "firing");
-            CHECK_STR(json_string_value(json_object_get(json_object_get(b, "alert"), "severity")),
+            CHECK_STR(json_string_value(json_object_get(
+                          json_object_get(json_array_get(json_object_get(b, "alerts"), 0), "labels"),
+                          "severity")),
                       "critical");
         }
     }
