@@ -5,12 +5,11 @@
 # tail-only shifts, error bursts, segment-wide slowdowns, custom-metric
 # drops, "slow for the hour" seasonal ones), plus a clean twin.
 #
-# Asserted per incident kind: at least as many found as the engine finds
-# today (a ratchet: raise the numbers when detection improves, never lower
-# them) and the median detection delay within the labels' limit; false
-# alerts per day after the one-week warm-up, on both runs. Not all kinds
-# are at 100 % yet: docs/detectors.md ("The default rules and what they
-# achieve") lists what is missed and why.
+# Asserted: every incident is found by one of the rules its label expects,
+# and per incident kind the median detection delay is within the label's
+# limit; false alerts per day after the one-week warm-up, on both runs.
+# docs/detectors.md ("The default rules and what they achieve") has the
+# figures, and those of other seeds.
 #
 # Slow (two 2.4M-event replays): labelled "quality" and left out of the
 # sanitizer pass of .ci/test, which runs the same code on shorter tests.
@@ -28,27 +27,33 @@ grep -E '^[a-z_]+ +[0-9]+/|^detected|^false alerts' "$WORK/report.txt" || true
 python3 "$ROOT/tests/tools/rw_score.py" --labels "$WORK/det.json" --alerts "$WORK/det.jsonl" \
   --exclude-warmup --json >"$WORK/score.json" 2>/dev/null || true
 
-# kind: minimum found (today's result), of how many
+# Every incident found, by one of the rules its label expects; per kind the
+# median delay within the kind's limit (a few single incidents are late,
+# the report above marks them); false alerts per day after the warm-up.
 python3 - "$WORK/score.json" "$MAX_FA" <<'EOF' || fail "detector suite below the bar"
-import json, sys
+import json, statistics, sys
 d = json.load(open(sys.argv[1]))
 max_fa = float(sys.argv[2])
-minimum = {
-    "step_page": 7, "segment_slowdown": 13, "ramp": 6, "tail_shift": 5,
-    "error_burst_quiet": 6, "error_spike_page": 6, "page_outage": 2,
-    "traffic_drop_app": 4, "custom_drop": 4, "seasonal_slowdown": 1,
-}
+kinds = ("step_page", "segment_slowdown", "ramp", "tail_shift", "error_burst_quiet",
+         "error_spike_page", "page_outage", "traffic_drop_app", "custom_drop",
+         "seasonal_slowdown")
+limit = {}
+for inc in d["incidents"]:
+    limit.setdefault(inc["kind"], inc["max_delay_min"])
 bad = []
-for kind, k in sorted(d["per_kind"].items()):
-    need = minimum.get(kind, k["incidents"])
-    line = "%-18s found %d/%d (bar %d), median delay %s min" % (
-        kind, k["found"], k["incidents"], need, k.get("median_delay_min"))
-    print(line)
-    if k["found"] < need:
-        bad.append(line)
-for kind in minimum:
-    if kind not in d["per_kind"]:
+for kind in kinds:
+    k = d["per_kind"].get(kind)
+    if not k:
         bad.append("no incident of kind %s in the scenario" % kind)
+        continue
+    med = k.get("median_delay_min")
+    line = "%-18s found %d/%d, median delay %s min (limit %s)" % (
+        kind, k["found"], k["incidents"], med, limit[kind])
+    print(line)
+    if k["found"] < k["incidents"]:
+        bad.append(line + ": missed " + ",".join(k["ids_missed"]))
+    if med is None or med > limit[kind]:
+        bad.append(line + ": median delay over the limit")
 if d["fa_per_day"] > max_fa:
     bad.append("false alerts %.2f/day > %.2f" % (d["fa_per_day"], max_fa))
 print("false alerts after warm-up: %.2f/day" % d["fa_per_day"])
@@ -56,7 +61,7 @@ if bad:
     print("\n".join("FAIL: " + b for b in bad), file=sys.stderr)
     sys.exit(1)
 EOF
-ok "detector suite: every kind at or above its bar, FA/day <= $MAX_FA"
+ok "detector suite: every incident found, median delays within limits, FA/day <= $MAX_FA"
 
 "$BUILD/rw_gen" --suite detectors --seed 2 --clean --out "$WORK/clean.ndjson.gz" \
   --labels "$WORK/clean.json" 2>/dev/null || fail "rw_gen clean"
