@@ -21,3 +21,48 @@ wait_for() {
     sleep 0.2
   done
 }
+# http_get URL: print the body of a GET; fails on a connection error or a
+# non-2xx answer (python3 only, so no curl is needed).
+http_get() {
+  python3 - "$1" <<'PY'
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+    sys.stdout.write(r.read().decode())
+PY
+}
+# wait_http SECONDS URL: poll until URL answers 2xx
+wait_http() { wait_for "$1" http_get "$2"; }
+# sockets_of PID: "proto local_ip:port state" of every inet socket PID holds
+# (read from /proc, so no ss/netstat is needed).
+sockets_of() {
+  python3 - "$1" <<'PY'
+import os, socket, struct, sys
+pid = sys.argv[1]
+inodes = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        t = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        continue
+    if t.startswith("socket:["):
+        inodes.add(t[8:-1])
+def addr(hexaddr, fam):
+    ip, port = hexaddr.split(":")
+    raw = bytes.fromhex(ip)
+    if fam == socket.AF_INET6:  # four host-order 32-bit words
+        raw = b"".join(struct.pack("<I", struct.unpack(">I", raw[i:i + 4])[0]) for i in range(0, 16, 4))
+    else:
+        raw = struct.pack("<I", struct.unpack(">I", raw)[0])
+    return f"{socket.inet_ntop(fam, raw)}:{int(port, 16)}"
+for proto, fam in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6),
+                   ("udp", socket.AF_INET), ("udp6", socket.AF_INET6)):
+    try:
+        lines = open(f"/proc/{pid}/net/{proto}").read().splitlines()[1:]
+    except OSError:
+        continue
+    for l in lines:
+        f = l.split()
+        if f[9] in inodes:
+            print(proto, addr(f[1], fam), f[3])
+PY
+}
