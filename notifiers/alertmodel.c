@@ -6,6 +6,7 @@
  * fail.
  */
 #include "notifiers/alertmodel.h"
+#include "notifiers/text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -221,23 +222,7 @@ void rw_am_format_value(char *buf, size_t len, double v, const char *metric, con
 
 /* ---- reading the alert line ------------------------------------------------ */
 
-static const char *str_or(const json_t *o, const char *key, const char *def)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return (s && *s) ? s : def;
-}
 
-static int num(const json_t *o, const char *key, double *out)
-{
-    const json_t *v = json_object_get(o, key);
-    if (!json_is_number(v))
-        return 0;
-    double d = json_number_value(v);
-    if (!isfinite(d))
-        return 0;
-    *out = d;
-    return 1;
-}
 
 static const char *const reserved_labels[] = {"alertname", "rule", "severity", "metric",
                                               "stat",      "app",  NULL};
@@ -267,7 +252,7 @@ static json_t *make_labels(const json_t *line, int *bad)
         *bad = 1;
         return NULL;
     }
-    const char *rule = str_or(line, "rule", "unnamed_rule");
+    const char *rule = rw_json_str(line, "rule", "unnamed_rule");
     const char *sev = json_string_value(json_object_get(line, "severity"));
     if (rw_severity_parse(sev) < 0)
         sev = "warning"; /* what delivery filters have always assumed */
@@ -276,7 +261,7 @@ static json_t *make_labels(const json_t *line, int *bad)
     put(labels, "severity", json_string(sev), bad);
     static const char *const optional[] = {"metric", "stat", "app", NULL};
     for (int i = 0; optional[i]; i++) {
-        const char *v = str_or(line, optional[i], NULL);
+        const char *v = rw_json_str(line, optional[i], NULL);
         if (v)
             put(labels, optional[i], json_string(v), bad);
     }
@@ -326,10 +311,10 @@ static char *description(const json_t *line)
     FILE *f = open_memstream(&text, &len);
     if (!f)
         return NULL;
-    const char *metric = str_or(line, "metric", NULL), *stat = str_or(line, "stat", NULL);
-    const char *det = str_or(line, "detector", NULL);
+    const char *metric = rw_json_str(line, "metric", NULL), *stat = rw_json_str(line, "stat", NULL);
+    const char *det = rw_json_str(line, "detector", NULL);
     const char *sep = "";
-    const char *why = str_or(line, "why", NULL);
+    const char *why = rw_json_str(line, "why", NULL);
     if (why) {
         size_t wl = strlen(why);
         fprintf(f, "%s%s", why, (wl && strchr(".!?", why[wl - 1])) ? "" : ".");
@@ -337,8 +322,8 @@ static char *description(const json_t *line)
     }
     double v, e, lo, hi;
     char a[64], b[64];
-    int has_v = num(line, "value", &v), has_e = num(line, "expected", &e);
-    int has_lo = num(line, "low", &lo), has_hi = num(line, "high", &hi);
+    int has_v = rw_json_num(line, "value", &v), has_e = rw_json_num(line, "expected", &e);
+    int has_lo = rw_json_num(line, "low", &lo), has_hi = rw_json_num(line, "high", &hi);
     if (has_v || has_e) {
         fputs(sep, f);
         if (has_v) {
@@ -365,12 +350,12 @@ static char *description(const json_t *line)
     }
     const json_t *tr = json_object_get(json_object_get(line, "evidence"), "traffic");
     double vph, share;
-    if (num(tr, "views_per_hour", &vph)) {
+    if (rw_json_num(tr, "views_per_hour", &vph)) {
         int custom = metric && strcmp(metric, "custom") == 0;
         fprintf(f, "%sTraffic: %.0f %s/h", sep, vph, custom ? "events" : "views");
-        if (num(tr, "share", &share)) {
+        if (rw_json_num(tr, "share", &share)) {
             fmt_pct(a, sizeof a, share);
-            fprintf(f, ", %s of %s", a, str_or(tr, "parent", "the parent scope"));
+            fprintf(f, ", %s of %s", a, rw_json_str(tr, "parent", "the parent scope"));
         }
         fputc('.', f);
     }
@@ -388,7 +373,7 @@ static json_t *make_annotations(const json_t *line, const json_t *labels, int *b
         *bad = 1;
         return NULL;
     }
-    const char *summary = str_or(line, "summary", NULL);
+    const char *summary = rw_json_str(line, "summary", NULL);
     if (summary) {
         put(ann, "summary", json_string(summary), bad);
     } else { /* at least what and where */
@@ -442,7 +427,7 @@ static json_t *time_str(double ms)
 static json_t *num_or_null(const json_t *line, const char *key)
 {
     double d;
-    return num(line, key, &d) ? json_real(d) : json_null();
+    return rw_json_num(line, key, &d) ? json_real(d) : json_null();
 }
 
 json_t *rw_alert_to_am(const json_t *line, const char *external_url)
@@ -462,8 +447,8 @@ json_t *rw_alert_to_am(const json_t *line, const char *external_url)
     rw_am_fingerprint_hex(fp, fph);
 
     double ts = NAN, since = NAN;
-    num(line, "ts", &ts);
-    if (!num(line, "since", &since))
+    rw_json_num(line, "ts", &ts);
+    if (!rw_json_num(line, "since", &since))
         since = ts;
 
     put(am, "status", json_string(resolved ? "resolved" : "firing"), &bad);

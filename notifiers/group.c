@@ -7,6 +7,7 @@
  * with the group: a group that empties is deleted with it.
  */
 #include "notifiers/group.h"
+#include "notifiers/text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -117,38 +118,6 @@ static uint64_t fingerprint(const json_t *alert, const json_t *labels)
     return h;
 }
 
-struct sbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* Group labels of `labels` for route r, sorted; the caller frees. */
 static struct pair *group_pairs(const struct rw_route *r, const json_t *labels, int *n)
 {
@@ -172,27 +141,23 @@ static struct pair *group_pairs(const struct rw_route *r, const json_t *labels, 
 /* Alertmanager's group key: <route key>:{name="value", ...}. */
 static char *group_key(const struct rw_route *r, const struct pair *p, int n)
 {
-    struct sbuf b = {0};
-    sb_str(&b, r->key);
-    sb_str(&b, ":{");
+    struct rw_sb b = {0};
+    rw_sb_add(&b, r->key);
+    rw_sb_add(&b, ":{");
     for (int i = 0; i < n; i++) {
         if (i)
-            sb_str(&b, ", ");
-        sb_str(&b, p[i].name);
-        sb_str(&b, "=\"");
+            rw_sb_add(&b, ", ");
+        rw_sb_add(&b, p[i].name);
+        rw_sb_add(&b, "=\"");
         for (const char *c = p[i].value; *c; c++) {
             if (*c == '"' || *c == '\\')
-                sb_add(&b, "\\", 1);
-            sb_add(&b, c, 1);
+                rw_sb_addn(&b, "\\", 1);
+            rw_sb_addn(&b, c, 1);
         }
-        sb_str(&b, "\"");
+        rw_sb_add(&b, "\"");
     }
-    sb_str(&b, "}");
-    if (b.oom) {
-        free(b.s);
-        return NULL;
-    }
-    return b.s;
+    rw_sb_add(&b, "}");
+    return rw_sb_take(&b);
 }
 
 /* ---- groups ---------------------------------------------------------------- */

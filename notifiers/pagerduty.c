@@ -20,6 +20,7 @@
  * classification.
  */
 #include "notifiers/notifier.h"
+#include "notifiers/text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -40,11 +41,6 @@ static void put(json_t *obj, const char *key, json_t *v, int *bad)
         *bad = 1;
 }
 
-static const char *str_or(const json_t *o, const char *key, const char *def)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return (s && *s) ? s : def;
-}
 
 /* At most max code points of s, ending in "…" when cut. s is valid UTF-8
  * (it came through jansson). malloc'd, NULL on OOM. */
@@ -92,7 +88,7 @@ static json_t *detail_of(const json_t *a, int *bad)
         if (v)
             put(d, copy[k], json_deep_copy(v), bad);
         if (k == 1) { /* after labels: the words */
-            const char *s = str_or(ann, "summary", NULL), *desc = str_or(ann, "description", NULL);
+            const char *s = rw_json_str(ann, "summary", NULL), *desc = rw_json_str(ann, "description", NULL);
             if (s)
                 put(d, "summary", json_string(s), bad);
             if (desc)
@@ -139,23 +135,23 @@ static int pd_format(const struct rw_notifier_cfg *cfg, const json_t *n, struct 
         nfiring++;
         if (!first_firing)
             first_firing = a;
-        int sev = rw_severity_parse(str_or(json_object_get(a, "labels"), "severity", NULL));
+        int sev = rw_severity_parse(rw_json_str(json_object_get(a, "labels"), "severity", NULL));
         if (sev < 0)
             sev = 1;
         if (sev > top_sev)
             top_sev = sev;
         /* Same fixed-width RFC 3339 form everywhere: text order = time order. */
-        const char *s = str_or(a, "startsAt", NULL);
+        const char *s = rw_json_str(a, "startsAt", NULL);
         if (s && strcmp(s, RW_AM_ZERO_TIME) && (!earliest || strcmp(s, earliest) < 0))
             earliest = s;
     }
-    const char *status = str_or(n, "status", nfiring ? "firing" : "resolved");
+    const char *status = rw_json_str(n, "status", nfiring ? "firing" : "resolved");
     int trigger = nfiring > 0 || (nalerts == 0 && strcmp(status, "resolved") != 0);
 
     /* dedup_key: receiver + group, hashed (PagerDuty allows 255 chars). */
     char dedup[65];
     {
-        const char *gk = str_or(n, "groupKey", "");
+        const char *gk = rw_json_str(n, "groupKey", "");
         size_t nl = strnlen(cfg->name, sizeof cfg->name), gl = strlen(gk);
         char *buf = malloc(nl + 1 + gl + 1);
         if (!buf)
@@ -176,10 +172,10 @@ static int pd_format(const struct rw_notifier_cfg *cfg, const json_t *n, struct 
 
     if (trigger) {
         const json_t *fa = first_firing ? first_firing : json_array_get(alerts, 0);
-        const char *alertname = str_or(common, "alertname", NULL);
+        const char *alertname = rw_json_str(common, "alertname", NULL);
         const char *first_sum =
-            str_or(json_object_get(fa, "annotations"), "summary",
-                   str_or(json_object_get(fa, "labels"), "alertname", "rumwatch alert"));
+            rw_json_str(json_object_get(fa, "annotations"), "summary",
+                   rw_json_str(json_object_get(fa, "labels"), "alertname", "rumwatch alert"));
         char *sum = NULL;
         size_t slen = 0;
         FILE *f = open_memstream(&sum, &slen);
@@ -220,16 +216,16 @@ static int pd_format(const struct rw_notifier_cfg *cfg, const json_t *n, struct 
         json_t *payload = json_object();
         put(payload, "summary", summary ? json_string(summary) : NULL, &bad);
         free(summary);
-        put(payload, "source", json_string(str_or(common, "app", "rumwatch")), &bad);
+        put(payload, "source", json_string(rw_json_str(common, "app", "rumwatch")), &bad);
         put(payload, "severity", json_string(rw_severity_names[top_sev < 0 ? 1 : top_sev]), &bad);
         if (earliest)
             put(payload, "timestamp", json_string(earliest), &bad);
-        const char *page = str_or(common, "page", NULL);
+        const char *page = rw_json_str(common, "page", NULL);
         if (page)
             put(payload, "component", json_string(page), &bad);
         if (alertname)
             put(payload, "group", json_string(alertname), &bad);
-        const char *metric = str_or(common, "metric", NULL), *stat = str_or(common, "stat", NULL);
+        const char *metric = rw_json_str(common, "metric", NULL), *stat = rw_json_str(common, "stat", NULL);
         if (metric) {
             char cls[160];
             snprintf(cls, sizeof cls, "%s%s%s", metric, stat ? " " : "", stat ? stat : "");
@@ -262,7 +258,7 @@ static int pd_format(const struct rw_notifier_cfg *cfg, const json_t *n, struct 
         put(root, "payload", payload, &bad);
 
         put(root, "client", json_string("rumwatch"), &bad);
-        const char *ext = str_or(n, "externalURL", NULL);
+        const char *ext = rw_json_str(n, "externalURL", NULL);
         if (ext && (!strncmp(ext, "https://", 8) || !strncmp(ext, "http://", 7)))
             put(root, "client_url", json_string(ext), &bad);
         json_t *links = json_array();
@@ -281,8 +277,8 @@ static int pd_format(const struct rw_notifier_cfg *cfg, const json_t *n, struct 
         for (size_t i = 0; i < nalerts && links; i++) {
             const json_t *a = json_array_get(alerts, i);
             if (is_firing(a))
-                add_link(links, str_or(a, "generatorURL", NULL),
-                         str_or(json_object_get(a, "annotations"), "summary", "alert"), &bad);
+                add_link(links, rw_json_str(a, "generatorURL", NULL),
+                         rw_json_str(json_object_get(a, "annotations"), "summary", "alert"), &bad);
         }
         if (json_array_size(links))
             put(root, "links", links, &bad);

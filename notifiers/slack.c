@@ -25,6 +25,7 @@
  * objects not built by the jansson parser) becomes U+FFFD.
  */
 #include "notifiers/notifier.h"
+#include "notifiers/text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -53,72 +54,6 @@
 #define COLOR_WARNING "#F79009"
 #define COLOR_INFO "#2E90FA"
 #define COLOR_RESOLVED "#12B76A"
-
-/* ---- a tiny growable string ------------------------------------------- */
-
-struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_addn(struct sb *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_add(struct sb *b, const char *s)
-{
-    sb_addn(b, s, strlen(s));
-}
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void
-sb_printf(struct sb *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    sb_addn(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* Hand the string over (NULL after OOM); b is reset. */
-static char *sb_take(struct sb *b)
-{
-    char *p = b->p;
-    if (b->oom) {
-        free(p);
-        p = NULL;
-    } else if (!p) {
-        p = calloc(1, 1);
-    }
-    b->p = NULL;
-    b->len = b->cap = 0;
-    b->oom = 0;
-    return p;
-}
 
 /* ---- UTF-8 aware clipping and escaping --------------------------------- */
 
@@ -201,20 +136,20 @@ static char *clip(const char *raw, size_t max_chars, int escape)
         i += il;
     }
     size_t budget = total <= max_chars ? total : (max_chars ? max_chars - 1 : 0);
-    struct sb b = {0};
+    struct rw_sb b = {0};
     size_t used = 0;
     for (size_t i = 0; i < n;) {
         size_t il, ol, oc;
         const char *u = clip_unit(raw + i, n - i, escape, &il, &ol, &oc);
         if (used + oc > budget)
             break;
-        sb_addn(&b, u, ol);
+        rw_sb_addn(&b, u, ol);
         used += oc;
         i += il;
     }
     if (total > max_chars && max_chars > 0)
-        sb_add(&b, "\xE2\x80\xA6");
-    return sb_take(&b);
+        rw_sb_add(&b, "\xE2\x80\xA6");
+    return rw_sb_take(&b);
 }
 
 static size_t utf8_chars(const char *s)
@@ -228,24 +163,6 @@ static size_t utf8_chars(const char *s)
 
 /* ---- reading the alert -------------------------------------------------- */
 
-static const char *str_or(const json_t *o, const char *key, const char *def)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return (s && *s) ? s : def;
-}
-
-/* 1 and *out if key holds a finite number. */
-static int num(const json_t *o, const char *key, double *out)
-{
-    const json_t *v = json_object_get(o, key);
-    if (!json_is_number(v))
-        return 0;
-    double d = json_number_value(v);
-    if (!isfinite(d))
-        return 0;
-    *out = d;
-    return 1;
-}
 
 /* "p=3.2e-20": one decimal, exponent without padding zeros. */
 static void fmt_p(char *buf, size_t len, double p)
@@ -278,11 +195,11 @@ static void fmt_p(char *buf, size_t len, double p)
 static void fmt_score(char *buf, size_t len, const json_t *alert)
 {
     double s;
-    if (!num(alert, "score", &s)) {
+    if (!rw_json_num(alert, "score", &s)) {
         snprintf(buf, len, "n/a");
         return;
     }
-    const char *kind = str_or(alert, "score_kind", "");
+    const char *kind = rw_json_str(alert, "score_kind", "");
     if (strcmp(kind, "z") == 0)
         snprintf(buf, len, "z=%.1f", s);
     else if (strcmp(kind, "p") == 0)
@@ -318,7 +235,7 @@ static int fmt_iso(char *buf, size_t len, double ms)
 /* "page=/checkout · device=mobile", or "app-wide" for {} / missing. */
 static char *scope_text(const json_t *scope)
 {
-    struct sb b = {0};
+    struct rw_sb b = {0};
     const char *key;
     json_t *val;
     int first = 1;
@@ -326,22 +243,22 @@ static char *scope_text(const json_t *scope)
         json_object_foreach((json_t *)scope, key, val)
         {
             if (!first)
-                sb_add(&b, " \xC2\xB7 ");
+                rw_sb_add(&b, " \xC2\xB7 ");
             first = 0;
-            sb_add(&b, key);
-            sb_add(&b, "=");
+            rw_sb_add(&b, key);
+            rw_sb_add(&b, "=");
             if (json_is_string(val)) {
-                sb_addn(&b, json_string_value(val), json_string_length(val));
+                rw_sb_addn(&b, json_string_value(val), json_string_length(val));
             } else {
                 char *d = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
-                sb_add(&b, d ? d : "?");
+                rw_sb_add(&b, d ? d : "?");
                 free(d);
             }
         }
     }
     if (first)
-        sb_add(&b, "app-wide");
-    return sb_take(&b);
+        rw_sb_add(&b, "app-wide");
+    return rw_sb_take(&b);
 }
 
 /* ---- building the blocks ------------------------------------------------ */
@@ -384,10 +301,10 @@ static json_t *text_obj(const char *type, char *text_owned, int *bad)
 
 static json_t *field(const char *label, const char *value, int *bad)
 {
-    struct sb b = {0};
-    sb_printf(&b, "*%s*\n", label);
-    sb_add(&b, value);
-    char *raw = sb_take(&b);
+    struct rw_sb b = {0};
+    rw_sb_printf(&b, "*%s*\n", label);
+    rw_sb_add(&b, value);
+    char *raw = rw_sb_take(&b);
     json_t *f = raw ? text_obj("mrkdwn", clip(raw, SLACK_FIELD_MAX, 1), bad) : NULL;
     free(raw);
     if (!f)
@@ -418,15 +335,15 @@ static char *summary_text(const char *summary, const char *why)
         return NULL;
     size_t used = utf8_chars(w) + utf8_chars(sep);
     char *s = clip(summary, SLACK_SECTION_MAX - used, 1);
-    struct sb b = {0};
+    struct rw_sb b = {0};
     if (s) {
-        sb_add(&b, s);
-        sb_add(&b, sep);
-        sb_add(&b, w);
+        rw_sb_add(&b, s);
+        rw_sb_add(&b, sep);
+        rw_sb_add(&b, w);
     }
     free(s);
     free(w);
-    return s ? sb_take(&b) : NULL;
+    return s ? rw_sb_take(&b) : NULL;
 }
 
 /* Children listed on the alert line (grouped child series). */
@@ -436,11 +353,11 @@ static char *children_text(const json_t *line, const json_t *children, const cha
     size_t count = json_array_size(children);
     double total_d;
     size_t total = count;
-    if (num(line, "children_total", &total_d) && total_d > (double)count && total_d < 1e12)
+    if (rw_json_num(line, "children_total", &total_d) && total_d > (double)count && total_d < 1e12)
         total = (size_t)total_d;
 
-    struct sb b = {0};
-    sb_printf(&b, "*Grouped series (%zu)*", total);
+    struct rw_sb b = {0};
+    rw_sb_printf(&b, "*Grouped series (%zu)*", total);
     size_t shown = 0;
     for (size_t i = 0; i < count && shown < SLACK_CHILD_LINES; i++) {
         const json_t *c = json_array_get(children, i);
@@ -452,30 +369,30 @@ static char *children_text(const json_t *line, const json_t *children, const cha
         char vbuf[64];
         double v;
         char *val = NULL;
-        if (num(c, "value", &v)) {
+        if (rw_json_num(c, "value", &v)) {
             rw_am_format_value(vbuf, sizeof vbuf, v, metric, stat, det);
             val = clip(vbuf, SLACK_CHILD_VALUE_MAX, 1);
         } else {
-            const char *cs = str_or(c, "summary", NULL);
+            const char *cs = rw_json_str(c, "summary", NULL);
             if (cs)
                 val = clip(cs, SLACK_CHILD_VALUE_MAX, 1);
         }
-        sb_add(&b, "\n\xE2\x80\xA2 ");
-        sb_add(&b, scc ? scc : "?");
+        rw_sb_add(&b, "\n\xE2\x80\xA2 ");
+        rw_sb_add(&b, scc ? scc : "?");
         if (val) {
-            sb_add(&b, " \xE2\x80\x94 ");
-            sb_add(&b, val);
+            rw_sb_add(&b, " \xE2\x80\x94 ");
+            rw_sb_add(&b, val);
         }
         free(scc);
         free(val);
         shown++;
     }
     if (total > shown)
-        sb_printf(&b,
+        rw_sb_printf(&b,
                   "\n\xE2\x80\xA6"
                   "and %zu more",
                   total - shown);
-    char *raw = sb_take(&b);
+    char *raw = rw_sb_take(&b);
     /* Pieces are escaped and bounded already (10 lines fit well in 3000);
      * the clip is a guard, without escaping again. */
     char *out = raw ? clip(raw, SLACK_SECTION_MAX, 0) : NULL;
@@ -497,21 +414,21 @@ static void view_of(const json_t *am, struct view *v)
     v->line =
         json_is_object(json_object_get(am, "rumwatch")) ? json_object_get(am, "rumwatch") : am;
     v->labels = json_object_get(am, "labels");
-    const char *st = str_or(am, "status", str_or(v->line, "state", "firing"));
+    const char *st = rw_json_str(am, "status", rw_json_str(v->line, "state", "firing"));
     v->firing = strcmp(st, "resolved") != 0;
-    v->severity = str_or(v->labels, "severity", str_or(v->line, "severity", "warning"));
-    v->rule = str_or(v->labels, "alertname", str_or(v->line, "rule", "unnamed rule"));
-    v->metric = str_or(v->labels, "metric", str_or(v->line, "metric", ""));
-    v->stat = str_or(v->labels, "stat", str_or(v->line, "stat", ""));
-    v->det = str_or(v->line, "detector", NULL);
+    v->severity = rw_json_str(v->labels, "severity", rw_json_str(v->line, "severity", "warning"));
+    v->rule = rw_json_str(v->labels, "alertname", rw_json_str(v->line, "rule", "unnamed rule"));
+    v->metric = rw_json_str(v->labels, "metric", rw_json_str(v->line, "metric", ""));
+    v->stat = rw_json_str(v->labels, "stat", rw_json_str(v->line, "stat", ""));
+    v->det = rw_json_str(v->line, "detector", NULL);
     v->summary =
-        str_or(json_object_get(am, "annotations"), "summary", str_or(v->line, "summary", NULL));
+        rw_json_str(json_object_get(am, "annotations"), "summary", rw_json_str(v->line, "summary", NULL));
 }
 
 static void fmt_num(char *buf, size_t len, const struct view *v, const char *key)
 {
     double d;
-    if (num(v->line, key, &d))
+    if (rw_json_num(v->line, key, &d))
         rw_am_format_value(buf, len, d, v->metric, v->stat, v->det);
     else
         snprintf(buf, len, "n/a");
@@ -522,7 +439,7 @@ static void fmt_expected(char *out, size_t len, const struct view *v)
 {
     char ebuf[64], lbuf[64], hbuf[64], band[160];
     double lo, hi, e;
-    int has_lo = num(v->line, "low", &lo), has_hi = num(v->line, "high", &hi);
+    int has_lo = rw_json_num(v->line, "low", &lo), has_hi = rw_json_num(v->line, "high", &hi);
     if (has_lo)
         rw_am_format_value(lbuf, sizeof lbuf, lo, v->metric, v->stat, v->det);
     if (has_hi)
@@ -535,7 +452,7 @@ static void fmt_expected(char *out, size_t len, const struct view *v)
         snprintf(band, sizeof band, "\xE2\x89\xA4 %s", hbuf);
     else
         band[0] = '\0';
-    if (num(v->line, "expected", &e)) {
+    if (rw_json_num(v->line, "expected", &e)) {
         rw_am_format_value(ebuf, sizeof ebuf, e, v->metric, v->stat, v->det);
         if (band[0])
             snprintf(out, len, "%s (%s)", ebuf, band);
@@ -555,13 +472,13 @@ static void fmt_traffic(char *out, size_t len, const struct view *v)
     const json_t *tr = json_object_get(ev, "traffic");
     double vph, share;
     out[0] = '\0';
-    if (!num(tr, "views_per_hour", &vph))
+    if (!rw_json_num(tr, "views_per_hour", &vph))
         return;
     const char *per = strcmp(v->metric, "custom") == 0 ? "events/h" : "views/h";
-    if (num(tr, "share", &share)) {
+    if (rw_json_num(tr, "share", &share)) {
         char pct[32];
         rw_am_format_value(pct, sizeof pct, share, "", "rate", NULL);
-        snprintf(out, len, "%s of %s (%.0f %s)", pct, str_or(tr, "parent", "parent"), vph, per);
+        snprintf(out, len, "%s of %s (%.0f %s)", pct, rw_json_str(tr, "parent", "parent"), vph, per);
     } else {
         snprintf(out, len, "%.0f %s", vph, per);
     }
@@ -569,24 +486,24 @@ static void fmt_traffic(char *out, size_t len, const struct view *v)
 
 /* "<url|text>" with the URL made safe for mrkdwn: &<>| and spaces would end
  * or break the link. text is escaped and clipped. */
-static void add_link(struct sb *b, const char *url, const char *text)
+static void add_link(struct rw_sb *b, const char *url, const char *text)
 {
-    sb_add(b, "<");
+    rw_sb_add(b, "<");
     for (const char *p = url; *p; p++) {
         switch (*p) {
-        case '&': sb_add(b, "&amp;"); break;
-        case '<': sb_add(b, "%3C"); break;
-        case '>': sb_add(b, "%3E"); break;
-        case '|': sb_add(b, "%7C"); break;
-        case ' ': sb_add(b, "%20"); break;
-        default: sb_addn(b, p, 1);
+        case '&': rw_sb_add(b, "&amp;"); break;
+        case '<': rw_sb_add(b, "%3C"); break;
+        case '>': rw_sb_add(b, "%3E"); break;
+        case '|': rw_sb_add(b, "%7C"); break;
+        case ' ': rw_sb_add(b, "%20"); break;
+        default: rw_sb_addn(b, p, 1);
         }
     }
-    sb_add(b, "|");
+    rw_sb_add(b, "|");
     char *t = clip(text, SLACK_LINK_TEXT_MAX, 1);
-    sb_add(b, t ? t : "link");
+    rw_sb_add(b, t ? t : "link");
     free(t);
-    sb_add(b, ">");
+    rw_sb_add(b, ">");
 }
 
 static int is_http_url(const char *u)
@@ -596,39 +513,39 @@ static int is_http_url(const char *u)
 
 static char *context_text(const struct view *v)
 {
-    struct sb b = {0};
+    struct rw_sb b = {0};
     char iso[64];
     double t;
-    const char *app = str_or(v->labels, "app", str_or(v->line, "app", NULL));
-    const char *fp = str_or(v->am, "fingerprint", str_or(v->line, "fingerprint", NULL));
+    const char *app = rw_json_str(v->labels, "app", rw_json_str(v->line, "app", NULL));
+    const char *fp = rw_json_str(v->am, "fingerprint", rw_json_str(v->line, "fingerprint", NULL));
     const char *sep = "";
     if (app) {
-        sb_add(&b, "app ");
-        sb_add(&b, app);
+        rw_sb_add(&b, "app ");
+        rw_sb_add(&b, app);
         sep = " \xC2\xB7 ";
     }
     if (fp) {
-        sb_add(&b, sep);
-        sb_add(&b, "fingerprint `");
-        sb_add(&b, fp);
-        sb_add(&b, "`");
+        rw_sb_add(&b, sep);
+        rw_sb_add(&b, "fingerprint `");
+        rw_sb_add(&b, fp);
+        rw_sb_add(&b, "`");
         sep = " \xC2\xB7 ";
     }
-    if (num(v->line, "ts", &t) && fmt_iso(iso, sizeof iso, t)) {
-        sb_add(&b, sep);
-        sb_add(&b, "window end ");
-        sb_add(&b, iso);
+    if (rw_json_num(v->line, "ts", &t) && fmt_iso(iso, sizeof iso, t)) {
+        rw_sb_add(&b, sep);
+        rw_sb_add(&b, "window end ");
+        rw_sb_add(&b, iso);
         sep = " \xC2\xB7 ";
     }
-    if (num(v->line, "since", &t) && fmt_iso(iso, sizeof iso, t)) {
-        sb_add(&b, sep);
-        sb_add(&b, v->firing ? "firing since " : "fired since ");
-        sb_add(&b, iso);
+    if (rw_json_num(v->line, "since", &t) && fmt_iso(iso, sizeof iso, t)) {
+        rw_sb_add(&b, sep);
+        rw_sb_add(&b, v->firing ? "firing since " : "fired since ");
+        rw_sb_add(&b, iso);
         sep = " \xC2\xB7 ";
     }
     if (!*sep)
-        sb_add(&b, "rumwatch");
-    char *raw = sb_take(&b);
+        rw_sb_add(&b, "rumwatch");
+    char *raw = rw_sb_take(&b);
     char *out = raw ? clip(raw, SLACK_SECTION_MAX, 1) : NULL;
     free(raw);
     return out;
@@ -640,30 +557,30 @@ static char *summary_of(const struct view *v)
     if (v->summary)
         return strdup(v->summary);
     char *scope = scope_text(json_object_get(v->line, "scope"));
-    struct sb b = {0};
-    sb_add(&b, v->rule);
-    sb_add(&b, " on ");
-    sb_add(&b, scope ? scope : "app-wide");
+    struct rw_sb b = {0};
+    rw_sb_add(&b, v->rule);
+    rw_sb_add(&b, " on ");
+    rw_sb_add(&b, scope ? scope : "app-wide");
     free(scope);
-    return sb_take(&b);
+    return rw_sb_take(&b);
 }
 
 /* One alert of a group: state and rule, summary, numbers, link. */
 static char *alert_line_text(const struct view *v)
 {
-    struct sb b = {0};
+    struct rw_sb b = {0};
     char *rule = clip(v->rule, 200, 1), *sev = clip(v->severity, 32, 1);
-    sb_add(&b, v->firing ? ":red_circle: *FIRING*" : ":large_green_circle: *RESOLVED*");
-    sb_add(&b, " \xC2\xB7 ");
-    sb_add(&b, sev ? sev : "");
-    sb_add(&b, " \xC2\xB7 *");
-    sb_add(&b, rule ? rule : "");
-    sb_add(&b, "*\n");
+    rw_sb_add(&b, v->firing ? ":red_circle: *FIRING*" : ":large_green_circle: *RESOLVED*");
+    rw_sb_add(&b, " \xC2\xB7 ");
+    rw_sb_add(&b, sev ? sev : "");
+    rw_sb_add(&b, " \xC2\xB7 *");
+    rw_sb_add(&b, rule ? rule : "");
+    rw_sb_add(&b, "*\n");
     free(rule);
     free(sev);
     char *sum = summary_of(v);
     char *sc = sum ? clip(sum, 500, 1) : NULL;
-    sb_add(&b, sc ? sc : "");
+    rw_sb_add(&b, sc ? sc : "");
     free(sum);
     free(sc);
     char obs[64], exp[256], traffic[160];
@@ -671,23 +588,23 @@ static char *alert_line_text(const struct view *v)
     fmt_expected(exp, sizeof exp, v);
     fmt_traffic(traffic, sizeof traffic, v);
     char *e = clip(exp, 200, 1), *t = clip(traffic, 200, 1), *o = clip(obs, 64, 1);
-    sb_add(&b, "\nObserved *");
-    sb_add(&b, o ? o : "");
-    sb_add(&b, "* \xC2\xB7 expected ");
-    sb_add(&b, e ? e : "");
+    rw_sb_add(&b, "\nObserved *");
+    rw_sb_add(&b, o ? o : "");
+    rw_sb_add(&b, "* \xC2\xB7 expected ");
+    rw_sb_add(&b, e ? e : "");
     if (t && *t) {
-        sb_add(&b, " \xC2\xB7 traffic ");
-        sb_add(&b, t);
+        rw_sb_add(&b, " \xC2\xB7 traffic ");
+        rw_sb_add(&b, t);
     }
     free(e);
     free(t);
     free(o);
-    const char *url = str_or(v->am, "generatorURL", NULL);
+    const char *url = rw_json_str(v->am, "generatorURL", NULL);
     if (is_http_url(url) && strlen(url) < 1500) {
-        sb_add(&b, " \xC2\xB7 ");
+        rw_sb_add(&b, " \xC2\xB7 ");
         add_link(&b, url, "details");
     }
-    char *raw = sb_take(&b);
+    char *raw = rw_sb_take(&b);
     /* Pieces are escaped already; the clip only bounds the whole. A cut
      * inside the link loses the link, never the limit. */
     char *out = raw ? clip(raw, SLACK_ALERT_TEXT_MAX, 0) : NULL;
@@ -725,9 +642,9 @@ static void add_links(struct msg *m, const struct rw_notifier_cfg *cfg, const ch
     char *texts[RW_NOTIFIER_MAX_LINKS + 1];
     int n = 0;
     if (is_http_url(alert_url) && strlen(alert_url) < 2000) {
-        struct sb b = {0};
+        struct rw_sb b = {0};
         add_link(&b, alert_url, "Alert details");
-        texts[n++] = sb_take(&b);
+        texts[n++] = rw_sb_take(&b);
     }
     int nl = cfg->nlinks < 0                       ? 0
              : cfg->nlinks > RW_NOTIFIER_MAX_LINKS ? RW_NOTIFIER_MAX_LINKS
@@ -739,9 +656,9 @@ static void add_links(struct msg *m, const struct rw_notifier_cfg *cfg, const ch
         snprintf(text, sizeof text, "%.*s", (int)strnlen(l->text, sizeof l->text), l->text);
         if (!is_http_url(url))
             continue;
-        struct sb b = {0};
+        struct rw_sb b = {0};
         add_link(&b, url, text[0] ? text : url);
-        texts[n++] = sb_take(&b);
+        texts[n++] = rw_sb_take(&b);
     }
     if (n)
         push(m->blocks, context_block(texts, n, &m->bad), &m->bad);
@@ -749,13 +666,13 @@ static void add_links(struct msg *m, const struct rw_notifier_cfg *cfg, const ch
 
 static void add_header(struct msg *m, const char *status, const char *severity, const char *title)
 {
-    struct sb h = {0};
-    sb_add(&h, status);
-    sb_add(&h, " \xC2\xB7 ");
-    sb_add(&h, severity);
-    sb_add(&h, " \xC2\xB7 ");
-    sb_add(&h, title);
-    char *hraw = sb_take(&h);
+    struct rw_sb h = {0};
+    rw_sb_add(&h, status);
+    rw_sb_add(&h, " \xC2\xB7 ");
+    rw_sb_add(&h, severity);
+    rw_sb_add(&h, " \xC2\xB7 ");
+    rw_sb_add(&h, title);
+    char *hraw = rw_sb_take(&h);
     json_t *header = json_object();
     put(header, "type", json_string("header"), &m->bad);
     put(header, "text",
@@ -768,7 +685,7 @@ static void single_alert(struct msg *m, const struct rw_notifier_cfg *cfg, const
                          const char *summary)
 {
     add_header(m, v->firing ? "FIRING" : "RESOLVED", v->severity, v->rule);
-    add_section(m, summary_text(summary, str_or(v->line, "why", NULL)));
+    add_section(m, summary_text(summary, rw_json_str(v->line, "why", NULL)));
 
     char obs[64], exp[256], traffic[160], sbuf[64], nbuf[32];
     fmt_num(obs, sizeof obs, v, "value");
@@ -776,7 +693,7 @@ static void single_alert(struct msg *m, const struct rw_notifier_cfg *cfg, const
     fmt_traffic(traffic, sizeof traffic, v);
     fmt_score(sbuf, sizeof sbuf, v->line);
     double n;
-    if (num(v->line, "n", &n) && fabs(n) < 1e15)
+    if (rw_json_num(v->line, "n", &n) && fabs(n) < 1e15)
         snprintf(nbuf, sizeof nbuf, "%.0f", n);
     else
         snprintf(nbuf, sizeof nbuf, "n/a");
@@ -798,7 +715,7 @@ static void single_alert(struct msg *m, const struct rw_notifier_cfg *cfg, const
     const json_t *children = json_object_get(v->line, "children");
     if (json_array_size(children) > 0)
         add_section(m, children_text(v->line, children, v->metric, v->stat, v->det));
-    add_links(m, cfg, str_or(v->am, "generatorURL", NULL));
+    add_links(m, cfg, rw_json_str(v->am, "generatorURL", NULL));
     char *ctx = context_text(v);
     push(m->blocks, context_block(&ctx, 1, &m->bad), &m->bad);
 }
@@ -806,7 +723,7 @@ static void single_alert(struct msg *m, const struct rw_notifier_cfg *cfg, const
 /* "page=/checkout · device=mobile" from an object of strings ("" for none). */
 static char *labels_text(const json_t *labels)
 {
-    struct sb b = {0};
+    struct rw_sb b = {0};
     const char *k;
     json_t *val;
     int first = 1;
@@ -815,13 +732,13 @@ static char *labels_text(const json_t *labels)
         if (!json_is_string(val))
             continue;
         if (!first)
-            sb_add(&b, " \xC2\xB7 ");
+            rw_sb_add(&b, " \xC2\xB7 ");
         first = 0;
-        sb_add(&b, k);
-        sb_add(&b, "=");
-        sb_addn(&b, json_string_value(val), json_string_length(val));
+        rw_sb_add(&b, k);
+        rw_sb_add(&b, "=");
+        rw_sb_addn(&b, json_string_value(val), json_string_length(val));
     }
-    return sb_take(&b);
+    return rw_sb_take(&b);
 }
 
 static void group_alerts(struct msg *m, const struct rw_notifier_cfg *cfg, const json_t *n,
@@ -837,19 +754,19 @@ static void group_alerts(struct msg *m, const struct rw_notifier_cfg *cfg, const
 
     size_t total = count + hidden;
     size_t nresolved = count - nfiring; /* of the listed ones; hidden counted apart */
-    struct sb b = {0};
-    sb_printf(&b, "*%zu alerts:* %zu firing, %zu resolved", total, nfiring, nresolved);
+    struct rw_sb b = {0};
+    rw_sb_printf(&b, "*%zu alerts:* %zu firing, %zu resolved", total, nfiring, nresolved);
     if (hidden)
-        sb_printf(&b, ", %zu not listed", hidden);
+        rw_sb_printf(&b, ", %zu not listed", hidden);
     char *gl = labels_text(json_object_get(n, "groupLabels"));
     if (gl && *gl) {
         char *glc = clip(gl, 1000, 1);
-        sb_add(&b, "\n*Group:* ");
-        sb_add(&b, glc ? glc : "");
+        rw_sb_add(&b, "\n*Group:* ");
+        rw_sb_add(&b, glc ? glc : "");
         free(glc);
     }
     free(gl);
-    char *intro = sb_take(&b);
+    char *intro = rw_sb_take(&b);
     add_section(m, intro ? clip(intro, SLACK_SECTION_MAX, 0) : NULL);
     free(intro);
 
@@ -861,23 +778,23 @@ static void group_alerts(struct msg *m, const struct rw_notifier_cfg *cfg, const
         add_section(m, alert_line_text(&views[i]));
     size_t more = total - shown;
     if (more) {
-        struct sb mb = {0};
-        sb_printf(&mb,
+        struct rw_sb mb = {0};
+        rw_sb_printf(&mb,
                   "\xE2\x80\xA6"
                   "and %zu more",
                   more);
-        add_section(m, sb_take(&mb));
+        add_section(m, rw_sb_take(&mb));
     }
     add_links(m, cfg, NULL);
 
-    struct sb cb = {0};
-    const char *ext = str_or(n, "externalURL", NULL);
-    sb_add(&cb, "rumwatch");
+    struct rw_sb cb = {0};
+    const char *ext = rw_json_str(n, "externalURL", NULL);
+    rw_sb_add(&cb, "rumwatch");
     if (is_http_url(ext) && strlen(ext) < 2000) {
-        sb_add(&cb, " \xC2\xB7 ");
+        rw_sb_add(&cb, " \xC2\xB7 ");
         add_link(&cb, ext, "open");
     }
-    char *ctx = sb_take(&cb);
+    char *ctx = rw_sb_take(&cb);
     push(m->blocks, context_block(&ctx, 1, &m->bad), &m->bad);
 }
 
@@ -921,7 +838,7 @@ static int slack_format(const struct rw_notifier_cfg *cfg, const json_t *n, stru
         }
     json_int_t trunc = json_integer_value(json_object_get(n, "truncatedAlerts"));
     size_t hidden = trunc > 0 ? (size_t)trunc : 0;
-    int firing = nfiring > 0 || (count == 0 && strcmp(str_or(n, "status", "firing"), "resolved"));
+    int firing = nfiring > 0 || (count == 0 && strcmp(rw_json_str(n, "status", "firing"), "resolved"));
     if (top_sev < 0) { /* nothing fires: the highest severity listed */
         for (size_t i = 0; i < count; i++)
             if (sev_rank(views[i].severity) > top_sev)
@@ -939,7 +856,7 @@ static int slack_format(const struct rw_notifier_cfg *cfg, const json_t *n, stru
     const json_t *common = json_object_get(n, "commonLabels");
     char *gl = labels_text(json_object_get(n, "groupLabels"));
     char title[512];
-    const char *alertname = str_or(common, "alertname", NULL);
+    const char *alertname = rw_json_str(common, "alertname", NULL);
     if (count == 1 && hidden == 0)
         snprintf(title, sizeof title, "%s", views[0].rule);
     else if (alertname)
@@ -959,22 +876,22 @@ static int slack_format(const struct rw_notifier_cfg *cfg, const json_t *n, stru
     }
 
     /* Notification text: what a phone shows. */
-    struct sb t = {0};
-    sb_add(&t, firing ? ":red_circle: [FIRING" : ":large_green_circle: [RESOLVED");
+    struct rw_sb t = {0};
+    rw_sb_add(&t, firing ? ":red_circle: [FIRING" : ":large_green_circle: [RESOLVED");
     if (count + hidden > 1) {
         if (firing)
-            sb_printf(&t, ":%zu] ", nfiring);
+            rw_sb_printf(&t, ":%zu] ", nfiring);
         else
-            sb_add(&t, "] ");
-        sb_add(&t, title);
-        sb_add(&t, " \xC2\xB7 ");
-        sb_add(&t, first_summary);
-        sb_printf(&t, " (+%zu more)", count + hidden - 1);
+            rw_sb_add(&t, "] ");
+        rw_sb_add(&t, title);
+        rw_sb_add(&t, " \xC2\xB7 ");
+        rw_sb_add(&t, first_summary);
+        rw_sb_printf(&t, " (+%zu more)", count + hidden - 1);
     } else {
-        sb_add(&t, "] ");
-        sb_add(&t, first_summary);
+        rw_sb_add(&t, "] ");
+        rw_sb_add(&t, first_summary);
     }
-    char *traw = sb_take(&t);
+    char *traw = rw_sb_take(&t);
     char *text = traw ? clip(traw, SLACK_TEXT_MAX, 1) : NULL;
     free(traw);
     put(root, "text", text ? json_string(text) : NULL, &m.bad);
