@@ -59,7 +59,9 @@ static const struct rw_option notifier_options[] = {
     {"url_env", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, url_env), 0, 0, 0, "", 128, NULL,
      "name of an environment variable holding the URL"},
     NOPT(timeout, RW_OPT_DOUBLE, 5, 0.05, 300, "seconds per attempt"),
-    NOPT(retries, RW_OPT_INT, 5, 0, 100, "extra attempts after the first"),
+    NOPT(retries, RW_OPT_INT, -1, -1, 1000000,
+         "extra attempts after the first before the notification is dead-lettered "
+         "(-1 = keep trying until notify.outbox.max_age)"),
     NOPT(backoff, RW_OPT_DOUBLE, 1, 0, 3600, "first retry delay (s), doubled per attempt, +-25% jitter"),
     NOPT(max_backoff, RW_OPT_DOUBLE, 60, 0.1, 86400, "cap on one retry delay (s)"),
     {"min_severity", RW_OPT_ENUM, offsetof(struct rw_notifier_cfg, min_severity), 0, 0, 0, NULL, 0,
@@ -67,8 +69,9 @@ static const struct rw_option notifier_options[] = {
     NOPT(send_resolved, RW_OPT_BOOL, 1, 0, 1, "also send resolution notifications"),
     NOPT(max_alerts, RW_OPT_INT, 0, 0, 100000,
          "alerts listed per message (0 = all for webhook, the receiver's own cap otherwise)"),
-    NOPT(resend_interval, RW_OPT_DOUBLE, 60, 1, 3600,
-         "alertmanager: seconds between re-sends of a firing alert (endsAt = now + 4 x this)"),
+    NOPT(resend_interval, RW_OPT_DOUBLE, 0, 0, 3600,
+         "alertmanager: seconds between re-sends of a firing alert (endsAt = now + 4 x this); "
+         "0 = notify.resend_interval"),
     {"secret_env", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, secret_env), 0, 0, 0, "", 128, NULL,
      "environment variable holding the Standard Webhooks signing secret (whsec_<base64> or raw)"},
     {"secret_file", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, secret_file), 0, 0, 0, "", 512,
@@ -77,6 +80,44 @@ static const struct rw_option notifier_options[] = {
      "", 128, NULL, "pagerduty: environment variable holding the integration's routing key"},
     {"routing_key_file", RW_OPT_STRING, offsetof(struct rw_notifier_cfg, routing_key_file), 0, 0, 0,
      "", 512, NULL, "pagerduty: file holding the routing key"},
+    {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
+};
+
+#define POPT(field, type, def, lo, hi, help) \
+    {#field, type, offsetof(struct rw_notify_params, field), def, lo, hi, NULL, 0, NULL, help}
+
+static const struct rw_option notify_options[] = {
+    {"external_url", RW_OPT_STRING, offsetof(struct rw_notify_params, external_url), 0, 0, 0, "",
+     RW_URL_MAX, NULL,
+     "rumwatch's own URL: notifications carry it as externalURL and alerts link to "
+     "<external_url>/api/alerts?fingerprint=... (\"\" = no links)"},
+    {"state_dir", RW_OPT_STRING, offsetof(struct rw_notify_params, state_dir), 0, 0, 0,
+     "rumwatch-state", RW_PATH_MAX, NULL,
+     "directory for the outbox, silences, history and the control socket (a relative path is "
+     "taken from the config file's directory)"},
+    {"history", RW_OPT_STRING, offsetof(struct rw_notify_params, history), 0, 0, 0,
+     "history.jsonl", RW_PATH_MAX, NULL,
+     "JSON-lines log of every alert transition and delivery attempt (relative to state_dir; "
+     "\"\" = off)"},
+    POPT(history_max_bytes, RW_OPT_INT, 64 << 20, 65536, 2147483647.0,
+         "the history rotates to <history>.1 beyond this many bytes"),
+    POPT(resend_interval, RW_OPT_DOUBLE, 60, 1, 3600,
+         "default for alertmanager receivers: seconds between re-posts of firing alerts"),
+    {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
+};
+static const char *const notify_extra_keys[] = {"outbox", NULL};
+
+#define OOPT(field, type, def, lo, hi, help) \
+    {#field, type, offsetof(struct rw_notify_outbox_params, field), def, lo, hi, NULL, 0, NULL, help}
+
+static const struct rw_option outbox_options[] = {
+    OOPT(max_count, RW_OPT_INT, 10000, 1, 10000000,
+         "pending notifications at most; beyond, the oldest is dead-lettered (\"outbox full\")"),
+    OOPT(max_bytes, RW_OPT_INT, 64 << 20, 65536, 2147483647.0,
+         "pending bytes on disk at most; beyond, the oldest is dead-lettered"),
+    OOPT(max_age, RW_OPT_DOUBLE, 86400, 1, 90 * 86400.0,
+         "seconds: a notification still failing this long after it was queued is dead-lettered"),
+    OOPT(max_dead, RW_OPT_INT, 1000, 1, 1000000, "dead letters kept for `rumwatch outbox retry`"),
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
 };
 
@@ -89,6 +130,7 @@ struct ctx {
     const char *name; /* file name for messages */
     char *err;
     size_t errlen;
+    const char *path; /* the config file, NULL for a string: relative paths start here */
 };
 
 static void setting_path(const config_setting_t *s, char *buf, size_t len)
@@ -885,11 +927,116 @@ static int load_notifiers(struct ctx *c, struct rw_config *cfg, const config_set
     return 0;
 }
 
+/* ---- notify, route, inhibit_rules, time_intervals ---------------------- */
+
+/* dst = dir + "/" + rel, unless rel is absolute or dir is NULL/"". */
+static int join_path(struct ctx *c, const config_setting_t *at, char *dst, size_t size,
+                     const char *dir, size_t dirlen, const char *rel)
+{
+    int n = (rel[0] == '/' || !dir || !dirlen)
+                ? snprintf(dst, size, "%s", rel)
+                : snprintf(dst, size, "%.*s/%s", (int)dirlen, dir, rel);
+    if (n < 0 || (size_t)n >= size)
+        return fail(c, at, "path longer than %zu bytes", size - 1);
+    return 0;
+}
+
+static int load_notify(struct ctx *c, struct rw_config *cfg, const config_setting_t *g)
+{
+    struct rw_notify_params *np = &cfg->notify;
+    const config_setting_t *s;
+    if (g) {
+        if (load_table(c, g, notify_options, notify_extra_keys, np))
+            return -EINVAL;
+        if ((s = config_setting_get_member(g, "outbox")) &&
+            load_table(c, s, outbox_options, NULL, &np->outbox))
+            return -EINVAL;
+    }
+    if (np->external_url[0] && strncmp(np->external_url, "http://", 7) &&
+        strncmp(np->external_url, "https://", 8))
+        return fail(c, g ? config_setting_get_member(g, "external_url") : NULL,
+                    "must start with http:// or https://");
+    const config_setting_t *at_dir = g ? config_setting_get_member(g, "state_dir") : NULL;
+    if (!np->state_dir[0])
+        return fail(c, at_dir ? at_dir : g, "state_dir must not be empty");
+    /* Relative to the config file, so `-c /srv/x/rw.conf` keeps its state
+     * next to it whatever the working directory (the built-in config: the
+     * working directory). */
+    char tmp[RW_PATH_MAX];
+    const char *slash = c->path ? strrchr(c->path, '/') : NULL;
+    memcpy(tmp, np->state_dir, sizeof tmp);
+    if (join_path(c, at_dir ? at_dir : g, np->state_dir, sizeof np->state_dir, c->path,
+                  slash ? (size_t)(slash - c->path) : 0, tmp))
+        return -EINVAL;
+    if (np->history[0]) {
+        memcpy(tmp, np->history, sizeof tmp);
+        if (join_path(c, g ? config_setting_get_member(g, "history") : NULL, np->history,
+                      sizeof np->history, np->state_dir, strlen(np->state_dir), tmp))
+            return -EINVAL;
+    }
+    for (int i = 0; i < cfg->nnotifiers; i++)
+        if (cfg->notifiers[i].resend_interval <= 0)
+            cfg->notifiers[i].resend_interval = np->resend_interval;
+    return 0;
+}
+
+/* No `route`: every alert on its own (group_by "...") to every receiver at
+ * once, as rumwatch did before routing existed; repeated while it fires. */
+static int implicit_route(struct ctx *c, struct rw_config *cfg)
+{
+    char msg[256];
+    static const char *const every[] = {"..."};
+    struct rw_route *root = rw_route_new(cfg->notifiers[0].name);
+    if (!root || rw_route_set_group_by(root, every, 1, msg, sizeof msg))
+        goto oom;
+    root->group_by_set = 1;
+    root->group_wait_ms = 0;
+    root->group_interval_ms = 1000;
+    root->repeat_interval_ms = RW_DEFAULT_REPEAT_INTERVAL_MS;
+    root->send_resolved = cfg->notifiers[0].send_resolved;
+    for (int i = 0; i < cfg->nnotifiers; i++) {
+        struct rw_route *child = rw_route_new(cfg->notifiers[i].name);
+        if (!child || rw_route_add_child(root, child)) {
+            rw_route_free(&child);
+            goto oom;
+        }
+        child->cont = 1;
+        child->send_resolved = cfg->notifiers[i].send_resolved;
+    }
+    if (rw_route_finalize(root, cfg->pipeline.timeints, msg, sizeof msg)) {
+        rw_route_free(&root);
+        return fail(c, NULL, "implicit route: %s", msg);
+    }
+    cfg->pipeline.root = root;
+    cfg->route_implicit = 1;
+    return 0;
+oom:
+    rw_route_free(&root);
+    return fail(c, NULL, "out of memory");
+}
+
+static int load_pipeline(struct ctx *c, struct rw_config *cfg, config_t *lc)
+{
+    struct rw_receiver_ref refs[RW_MAX_NOTIFIERS];
+    for (int i = 0; i < cfg->nnotifiers; i++)
+        refs[i] = (struct rw_receiver_ref){cfg->notifiers[i].name, cfg->notifiers[i].send_resolved};
+    const config_setting_t *route = config_lookup(lc, "route");
+    if (rw_pipeline_config_load(route, config_lookup(lc, "inhibit_rules"),
+                                config_lookup(lc, "time_intervals"), refs, cfg->nnotifiers,
+                                c->name, NULL, &cfg->pipeline, c->err, c->errlen))
+        return -EINVAL;
+    if (!route && cfg->nnotifiers > 0)
+        return implicit_route(c, cfg);
+    return 0;
+}
+
 /* ---- entry points ----------------------------------------------------- */
 
 static void set_defaults(struct rw_config *cfg)
 {
     rw_options_defaults(engine_options, &cfg->engine);
+    rw_options_defaults(notify_options, &cfg->notify);
+    rw_options_defaults(outbox_options, &cfg->notify.outbox);
     cfg->input.nendpoints = 1;
     snprintf(cfg->input.endpoints[0], sizeof cfg->input.endpoints[0], "tcp://127.0.0.1:5556");
     cfg->input.bind = 0;
@@ -913,7 +1060,7 @@ static int load_builtin_section(struct ctx *c, struct rw_config *cfg, const char
         goto out;
     }
     const config_setting_t *s = config_lookup(&lc, section);
-    struct ctx bc = {"<built-in>", c->err, c->errlen};
+    struct ctx bc = {"<built-in>", c->err, c->errlen, NULL};
     if (!s) {
         rc = 0;
         goto out;
@@ -937,11 +1084,15 @@ out:
 static int load_root(struct ctx *c, struct rw_config *cfg, config_t *lc, int builtin)
 {
     const config_setting_t *root = config_root_setting(lc);
-    static const char *const top[] = {"engine", "input", "pages", "scopes", "rules", "notifiers", NULL};
+    static const char *const top[] = {"engine", "input",     "pages",  "scopes",
+                                      "rules",  "notifiers", "notify", "route",
+                                      "inhibit_rules", "time_intervals", NULL};
     for (int i = 0; i < config_setting_length(root); i++) {
         const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
         if (!in_list(config_setting_name(s), top))
-            return fail(c, s, "unknown key '%s' (known: engine, input, pages, scopes, rules, notifiers)",
+            return fail(c, s,
+                        "unknown key '%s' (known: engine, input, pages, scopes, rules, notifiers, "
+                        "notify, route, inhibit_rules, time_intervals)",
                         config_setting_name(s));
     }
     const config_setting_t *s;
@@ -963,6 +1114,8 @@ static int load_root(struct ctx *c, struct rw_config *cfg, config_t *lc, int bui
         return -EINVAL;
     }
     if ((s = config_lookup(lc, "notifiers")) && load_notifiers(c, cfg, s))
+        return -EINVAL;
+    if (load_notify(c, cfg, config_lookup(lc, "notify")) || load_pipeline(c, cfg, lc))
         return -EINVAL;
     /* Every series keeps one window slot per window that can still be open:
      * bound them, or a small window with a long lateness costs megabytes a series. */
@@ -998,7 +1151,7 @@ static struct rw_config *load(const char *text, const char *path, const char *na
         rw_config_free(&cfg);
         return NULL;
     }
-    struct ctx c = {name, err, errlen};
+    struct ctx c = {name, err, errlen, path};
     int rc = load_root(&c, cfg, &lc, text == rw_default_conf);
     config_destroy(&lc);
     if (rc) {
@@ -1025,6 +1178,7 @@ void rw_config_free(struct rw_config **cp)
 {
     if (!cp || !*cp)
         return;
+    rw_pipeline_cfg_clear(&(*cp)->pipeline);
     for (int i = 0; i < (*cp)->nrules; i++)
         free((*cp)->rules[i].params);
     /* rules beyond nrules may hold params if loading failed mid-rule */
@@ -1055,6 +1209,74 @@ static void print_table(FILE *out, const struct rw_option *t, const void *params
         rw_options_format(t, params, buf, sizeof buf);
         fprintf(out, "%s%s = %s;\n", indent, t->name, buf);
     }
+}
+
+static void print_matchers(FILE *out, const struct rw_matchers *ms)
+{
+    fputc('[', out);
+    for (int i = 0; i < ms->n; i++) {
+        char buf[1200];
+        const struct rw_matcher *m = &ms->m[i];
+        rw_matcher_format(m, buf, sizeof buf); /* name="value": the parser reads it back */
+        fprintf(out, "%s", i ? ", " : "");
+        print_quoted(out, buf);
+    }
+    fputc(']', out);
+}
+
+static void print_duration(FILE *out, const char *key, int64_t ms, const char *indent)
+{
+    char buf[64];
+    rw_duration_format(ms, buf, sizeof buf);
+    fprintf(out, "%s%s = \"%s\";\n", indent, key, buf);
+}
+
+/* The effective tree, inherited values filled in. */
+static void print_route(FILE *out, const struct rw_route *r, int depth)
+{
+    char ind[80];
+    int w = 2 * (depth + 1) < (int)sizeof ind - 1 ? 2 * (depth + 1) : (int)sizeof ind - 1;
+    memset(ind, ' ', (size_t)w);
+    ind[w] = '\0';
+    fprintf(out, "{\n%sreceiver = ", ind);
+    print_quoted(out, r->receiver);
+    fprintf(out, ";\n");
+    if (r->matchers.n) {
+        fprintf(out, "%smatchers = ", ind);
+        print_matchers(out, &r->matchers);
+        fprintf(out, ";\n");
+    }
+    if (r->cont)
+        fprintf(out, "%scontinue = true;\n", ind);
+    fprintf(out, "%sgroup_by = [", ind);
+    if (r->group_by_all)
+        fprintf(out, "\"...\"");
+    for (int i = 0; !r->group_by_all && i < r->ngroup_by; i++)
+        fprintf(out, "%s\"%s\"", i ? ", " : "", r->group_by[i]);
+    fprintf(out, "];\n");
+    print_duration(out, "group_wait", r->group_wait_ms, ind);
+    print_duration(out, "group_interval", r->group_interval_ms, ind);
+    print_duration(out, "repeat_interval", r->repeat_interval_ms, ind);
+    for (int k = 0; k < 2; k++) {
+        int n = k ? r->nactive : r->nmute;
+        char **names = k ? r->active_names : r->mute_names;
+        if (!n)
+            continue;
+        fprintf(out, "%s%s = [", ind, k ? "active_time_intervals" : "mute_time_intervals");
+        for (int i = 0; i < n; i++)
+            fprintf(out, "%s\"%s\"", i ? ", " : "", names[i]);
+        fprintf(out, "];\n");
+    }
+    if (r->nchildren) {
+        fprintf(out, "%sroutes = (\n", ind);
+        for (int i = 0; i < r->nchildren; i++) {
+            fprintf(out, "%s  ", ind);
+            print_route(out, r->children[i], depth + 2);
+            fprintf(out, "%s\n", i + 1 < r->nchildren ? "," : "");
+        }
+        fprintf(out, "%s);\n", ind);
+    }
+    fprintf(out, "%.*s}", w >= 2 ? w - 2 : 0, ind);
 }
 
 void rw_config_print(const struct rw_config *c, FILE *out)
@@ -1138,5 +1360,37 @@ void rw_config_print(const struct rw_config *c, FILE *out)
             fprintf(out, "\n    );\n");
         fprintf(out, "  }%s\n", i + 1 < c->nnotifiers ? "," : "");
     }
-    fprintf(out, ");\n");
+    fprintf(out, ");\nnotify = {\n");
+    print_table(out, notify_options, &c->notify, "  ");
+    fprintf(out, "  outbox = {\n");
+    print_table(out, outbox_options, &c->notify.outbox, "    ");
+    fprintf(out, "  };\n};\n");
+    if (c->pipeline.root) {
+        if (c->route_implicit)
+            fprintf(out, "# no `route` in the config: every alert goes on its own to every receiver\n");
+        fprintf(out, "route = ");
+        print_route(out, c->pipeline.root, 0);
+        fprintf(out, ";\n");
+    }
+    if (c->pipeline.ninhibit)
+        fprintf(out, "inhibit_rules = (\n");
+    for (int i = 0; i < c->pipeline.ninhibit; i++) {
+        const struct rw_inhibit_rule *r = &c->pipeline.inhibit[i];
+        fprintf(out, "  { source_matchers = ");
+        print_matchers(out, &r->source);
+        fprintf(out, "; target_matchers = ");
+        print_matchers(out, &r->target);
+        fprintf(out, "; equal = [");
+        for (int k = 0; k < r->nequal; k++)
+            fprintf(out, "%s\"%s\"", k ? ", " : "", r->equal[k]);
+        fprintf(out, "]; }%s\n", i + 1 < c->pipeline.ninhibit ? "," : "");
+    }
+    if (c->pipeline.ninhibit)
+        fprintf(out, ");\n");
+    if (c->pipeline.timeints && c->pipeline.timeints->n) {
+        fprintf(out, "# time_intervals (as written in the file):");
+        for (int i = 0; i < c->pipeline.timeints->n; i++)
+            fprintf(out, " %s", c->pipeline.timeints->items[i].name);
+        fprintf(out, "\n");
+    }
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "detectors/detector.h"
+#include "config/pipeline_config.h"
 #include "engine/pagenorm.h"
 #include "notifiers/notifier.h"
 
@@ -25,6 +26,7 @@
 #define RW_MAX_ENDPOINTS 8
 #define RW_MAX_TOPICS 16
 #define RW_MAX_REWRITES 64
+#define RW_PATH_MAX 512
 
 struct rw_engine_params {
     double window;      /* s */
@@ -90,6 +92,25 @@ extern const char *const rw_nodata_names[]; /* "ok", "alert", "keep" */
  * for/recover/severity), writing into struct rw_rule_cfg. */
 extern const struct rw_option rw_rule_options[];
 
+/* The durable outbox's caps (`notify.outbox`; notifiers/outbox.h). */
+struct rw_notify_outbox_params {
+    int max_count;  /* pending notifications */
+    int max_bytes;  /* pending bytes on disk */
+    double max_age; /* s: a notification still failing this long after it was queued is dead */
+    int max_dead;   /* dead letters kept for `outbox retry` */
+};
+
+/* The notification pipeline (`notify`, docs/notifications.md). */
+struct rw_notify_params {
+    char external_url[RW_URL_MAX]; /* base of generatorURL / externalURL; "" = none */
+    char state_dir[RW_PATH_MAX];   /* outbox, silences, history, control socket; resolved:
+                                      a relative path is taken from the config file's directory */
+    char history[RW_PATH_MAX];     /* JSON-lines history; "" = off; resolved against state_dir */
+    int history_max_bytes;         /* rotate to <history>.1 beyond this */
+    double resend_interval;        /* s: default of alertmanager receivers' resend_interval */
+    struct rw_notify_outbox_params outbox;
+};
+
 struct rw_config {
     char source[512]; /* file path or "<built-in>" */
     struct rw_engine_params engine;
@@ -103,6 +124,12 @@ struct rw_config {
     struct rw_rule_cfg rules[RW_MAX_RULES];
     int nnotifiers;
     struct rw_notifier_cfg notifiers[RW_MAX_NOTIFIERS];
+    struct rw_notify_params notify;
+    /* route / inhibit_rules / time_intervals. Without `route` and with
+     * receivers, an implicit root sends every alert on its own to every
+     * receiver at once (route_implicit = 1); root is NULL without receivers. */
+    struct rw_pipeline_cfg pipeline;
+    int route_implicit;
 };
 
 /* The built-in copy of config/rumwatch.conf (generated at build time). */

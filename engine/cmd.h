@@ -7,6 +7,12 @@ int rw_cmd_run(int argc, char **argv);
 int rw_cmd_replay(int argc, char **argv);
 int rw_cmd_check(int argc, char **argv);
 int rw_cmd_shard(int argc, char **argv);
+/* The notification pipeline's CLI (engine/notifycmd.c): silences, the
+ * outbox and the daemon's status, through the control socket of a running
+ * `rumwatch run`, or on the state directory's files when none runs. */
+int rw_cmd_silence(int argc, char **argv);
+int rw_cmd_outbox(int argc, char **argv);
+int rw_cmd_status(int argc, char **argv);
 
 /* Load -c FILE or the built-in default; prints the error and returns NULL. */
 struct rw_config;
@@ -14,5 +20,13 @@ struct rw_config *rw_cmd_load_config(const char *path);
 /* Print "received/accepted/rejected per reason/series..." to stderr. */
 struct rw_engine;
 void rw_cmd_print_summary(const char *cmd, const struct rw_engine *e, double seconds);
+/* Start the notification pipeline of cfg (notifiers/delivery.h). NULL and
+ * *failed = 0 when no receiver can send (a warning says so: alerts go to
+ * the output only); NULL and *failed = 1 with the error printed when it
+ * cannot start (state directory in use, ...). event_time: replay's group
+ * timers; control: serve the control socket. */
+struct rw_delivery;
+struct rw_delivery *rw_cmd_start_delivery(void *zctx, const struct rw_config *cfg, int event_time,
+                                          int control, int *failed);
 
 #endif

@@ -19,6 +19,12 @@ static void usage(FILE *out)
             "  replay  [-c FILE] [-o FILE] --csv NAME FILE\n"
             "                                       replay an exported series (timestamp,value[,n]) of metric NAME\n"
             "  check   [-c FILE]                    validate the config and print the effective rules\n"
+            "  silence add [-c FILE] --match L=V [--match ...] [--for 2h] --comment TEXT [--author NAME]\n"
+            "  silence list [-c FILE] [--expired] [--json] | silence expire [-c FILE] ID\n"
+            "                                       mute matching alerts (persisted across restarts)\n"
+            "  outbox  list [-c FILE] [--json] | retry [-c FILE] ID|--all\n"
+            "                                       undelivered and dead-lettered notifications\n"
+            "  status  [-c FILE] [--json]           the running daemon's notification pipeline\n"
             "  shard   PAGE...                      print the topic shard (00-63) of normalized pages\n"
             "\n"
             "Without -c the built-in default config (config/rumwatch.conf) is used.\n"
@@ -55,6 +61,12 @@ int main(int argc, char **argv)
         rc = rw_cmd_check(argc - 1, argv + 1);
     else if (strcmp(cmd, "shard") == 0)
         rc = rw_cmd_shard(argc - 1, argv + 1);
+    else if (strcmp(cmd, "silence") == 0)
+        rc = rw_cmd_silence(argc - 1, argv + 1);
+    else if (strcmp(cmd, "outbox") == 0)
+        rc = rw_cmd_outbox(argc - 1, argv + 1);
+    else if (strcmp(cmd, "status") == 0)
+        rc = rw_cmd_status(argc - 1, argv + 1);
     else {
         fprintf(stderr, "rumwatch: unknown command '%s'\n\n", cmd);
         usage(stderr);

@@ -342,25 +342,47 @@ static int replay_csv(struct rw_engine *e, const char *name, const char *path)
 
 /* ---- commands ------------------------------------------------------- */
 
-static struct rw_delivery *start_delivery(void *zctx, const struct rw_config *cfg)
+struct rw_delivery *rw_cmd_start_delivery(void *zctx, const struct rw_config *cfg, int event_time,
+                                          int control, int *failed)
 {
-    struct rw_notifier_cfg usable[RW_MAX_NOTIFIERS];
-    int n = 0;
+    *failed = 0;
+    int usable = 0;
     for (int i = 0; i < cfg->nnotifiers; i++) {
-        if (!cfg->notifiers[i].url[0]) {
+        if (cfg->notifiers[i].url[0])
+            usable++;
+        else
             rw_log(RW_LOG_WARN, "notify", "msg=\"receiver skipped: $%s is not set\" receiver=%s",
                    cfg->notifiers[i].url_env, cfg->notifiers[i].name);
-            continue;
-        }
-        usable[n++] = cfg->notifiers[i];
     }
-    if (n == 0) {
-        rw_log(RW_LOG_WARN, "notify", "msg=\"no receiver configured with a URL; alerts go to the output only\"");
+    if (!usable || !cfg->pipeline.root) {
+        rw_log(RW_LOG_WARN, "notify",
+               "msg=\"no receiver configured with a URL; alerts go to the output only\"");
         return NULL;
     }
-    struct rw_delivery *d = rw_delivery_new(zctx, usable, n);
-    if (!d)
-        fprintf(stderr, "rumwatch: cannot start the notification thread; nothing will be sent\n");
+    const struct rw_notify_params *np = &cfg->notify;
+    struct rw_delivery_opts o = {
+        .receivers = cfg->notifiers,
+        .nreceivers = cfg->nnotifiers,
+        .route = cfg->pipeline.root,
+        .inhibit = cfg->pipeline.inhibit,
+        .ninhibit = cfg->pipeline.ninhibit,
+        .external_url = np->external_url,
+        .state_dir = np->state_dir,
+        .history = np->history,
+        .history_max_bytes = (uint64_t)np->history_max_bytes,
+        .outbox = {.max_count = (uint32_t)np->outbox.max_count,
+                   .max_bytes = (uint64_t)np->outbox.max_bytes,
+                   .max_age_ms = (int64_t)(np->outbox.max_age * 1000.0),
+                   .max_dead = (uint32_t)np->outbox.max_dead},
+        .event_time = event_time,
+        .control = control,
+    };
+    char err[1024] = "";
+    struct rw_delivery *d = rw_delivery_new(zctx, &o, err, sizeof err);
+    if (!d) {
+        fprintf(stderr, "rumwatch: cannot start notifications: %s\n", err);
+        *failed = 1;
+    }
     return d;
 }
 
@@ -410,14 +432,22 @@ int rw_cmd_replay(int argc, char **argv)
         return 1;
     }
     void *zctx = NULL;
+    int rc = 0;
+    struct rw_engine *e = NULL;
+    char err[512] = "";
     if (notify) {
+        /* The same pipeline as `run`, with group timers in event time: a
+         * replay sends the notifications `run` would have sent then. */
+        int failed = 0;
         zctx = zmq_ctx_new();
-        sink.delivery = start_delivery(zctx, cfg);
+        sink.delivery = rw_cmd_start_delivery(zctx, cfg, 1, 0, &failed);
+        if (failed) {
+            rc = 1;
+            goto out;
+        }
     }
     struct rw_alert_sink as = {emit_line, &sink};
-    char err[512] = "";
-    struct rw_engine *e = rw_engine_new(cfg, &as, err, sizeof err);
-    int rc = 0;
+    e = rw_engine_new(cfg, &as, err, sizeof err);
     if (!e) {
         fprintf(stderr, "rumwatch: %s\n", err);
         rc = 1;

@@ -3,9 +3,11 @@
  * One engine thread: it receives, decodes and ingests in bounded batches and,
  * between batches, advances the watermark from the wall clock so that quiet
  * minutes still close windows (a window with zero views is an outage, not a
- * gap). Notifications leave through the delivery thread, so a slow receiver
- * never blocks ingest. On shutdown, queued notifications are drained for up
- * to engine.drain_timeout seconds.
+ * gap). Notifications leave through the delivery thread (routing, grouping,
+ * the durable outbox, the control socket for `rumwatch silence|outbox|status`),
+ * so a slow receiver never blocks ingest. On shutdown, queued notifications
+ * are delivered for up to engine.drain_timeout seconds; the rest stays in the
+ * outbox for the next start.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -56,14 +58,22 @@ static void log_stats(const struct rw_engine *e, struct rw_delivery *d, int64_t 
         rej += st.rejected[i];
     rw_log(RW_LOG_INFO, "stats",
            "received=%llu accepted=%llu rejected=%llu series=%llu folded=%llu windows=%llu "
-           "firing=%llu fired=%llu resolved=%llu notify_sent=%llu notify_failed=%llu "
-           "notify_dropped=%llu notify_pending=%llu watermark_lag_ms=%lld",
+           "firing=%llu fired=%llu resolved=%llu notify_alerts=%llu notify_submitted=%llu "
+           "notify_sent=%llu notify_failed=%llu notify_retried=%llu notify_dropped=%llu "
+           "notify_pending=%llu notify_dead=%llu notify_dropped_oldest=%llu notify_silenced=%llu "
+           "notify_inhibited=%llu notify_muted=%llu notify_groups=%llu notify_resent=%llu "
+           "watermark_lag_ms=%lld",
            (unsigned long long)st.received, (unsigned long long)st.accepted,
            (unsigned long long)rej, (unsigned long long)st.series, (unsigned long long)st.folded,
            (unsigned long long)st.windows_closed, (unsigned long long)st.firing_now,
            (unsigned long long)st.alerts_fired, (unsigned long long)st.alerts_resolved,
+           (unsigned long long)ds.alerts, (unsigned long long)ds.submitted,
            (unsigned long long)ds.sent, (unsigned long long)ds.failed,
-           (unsigned long long)ds.dropped, (unsigned long long)ds.pending,
+           (unsigned long long)ds.retried, (unsigned long long)ds.dropped,
+           (unsigned long long)ds.pending, (unsigned long long)ds.dead,
+           (unsigned long long)ds.dropped_oldest, (unsigned long long)ds.silenced,
+           (unsigned long long)ds.inhibited, (unsigned long long)ds.muted,
+           (unsigned long long)ds.groups, (unsigned long long)ds.resent,
            (long long)(st.watermark == INT64_MIN ? 0 : now - st.watermark));
 }
 
@@ -205,24 +215,12 @@ int rw_cmd_run(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    struct rw_notifier_cfg usable[RW_MAX_NOTIFIERS];
-    int nn = 0;
-    for (int i = 0; i < cfg->nnotifiers; i++) {
-        if (cfg->notifiers[i].url[0])
-            usable[nn++] = cfg->notifiers[i];
-        else
-            rw_log(RW_LOG_WARN, "notify", "msg=\"receiver skipped: $%s is not set\" receiver=%s",
-                   cfg->notifiers[i].url_env, cfg->notifiers[i].name);
+    int failed = 0;
+    sink.delivery = rw_cmd_start_delivery(zctx, cfg, 0, 1, &failed);
+    if (failed) {
+        rc = 1;
+        goto out;
     }
-    if (nn) {
-        sink.delivery = rw_delivery_new(zctx, usable, nn);
-        if (!sink.delivery) {
-            fprintf(stderr, "rumwatch: cannot start the notification thread\n");
-            rc = 1;
-            goto out;
-        }
-    } else
-        rw_log(RW_LOG_WARN, "notify", "msg=\"no receiver has a URL; alerts go to the output only\"");
 
     struct rw_alert_sink as = {emit_line, &sink};
     char err[512] = "";
@@ -237,8 +235,10 @@ int rw_cmd_run(int argc, char **argv)
     int64_t stats_ms = (int64_t)(cfg->engine.stats_interval * 1000);
     int64_t next_stats = rw_mono_ms() + stats_ms;
     rw_engine_advance(e, rw_wall_ms() - late_ms);
-    rw_log(RW_LOG_INFO, "run", "msg=\"started\" version=%s config=%s scopes=%d rules=%d receivers=%d",
-           RW_VERSION, cfg->source, cfg->nscopes, cfg->nrules, nn);
+    rw_log(RW_LOG_INFO, "run",
+           "msg=\"started\" version=%s config=%s scopes=%d rules=%d receivers=%d state_dir=%s",
+           RW_VERSION, cfg->source, cfg->nscopes, cfg->nrules, cfg->nnotifiers,
+           sink.delivery ? cfg->notify.state_dir : "-");
 
     while (!stop_requested) {
         zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};

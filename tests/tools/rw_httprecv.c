@@ -1,14 +1,20 @@
 /* rw_httprecv: a small real HTTP/1.1 receiver for tests.
  *
  *   rw_httprecv [--port N] [--port-file PATH] [--out PATH] [--codes 500,500,200]
- *               [--hang N] [--max-requests N] [--timeout S]
+ *               [--hang N] [--max-requests N] [--timeout S] [--retry-after S]
+ *               [--down-for S]
  *
  * Listens on 127.0.0.1 only (port 0 picks a free one; the chosen port is
  * written to --port-file, atomically, once listening). Every complete
  * request is appended to --out as one JSON line, flushed at once:
  *   {"method":..,"path":..,"headers":{lowercased name: value},"body":<JSON or string>,
- *    "received_ms":<epoch ms>}
- * Answers use --codes in order (the last one repeats; default 200). The
+ *    "body_b64":<the body bytes exactly as received, base64>,"received_ms":<epoch ms>}
+ * (body_b64 lets a test check a signature over the exact bytes.)
+ * Answers use --codes in order (the last one repeats; default 200); 429 and
+ * 503 answers carry "Retry-After: S" with --retry-after S. --down-for S:
+ * once the port is known (and written to --port-file), the listener is
+ * closed for S seconds, so connections are refused, then opened again on the
+ * same port (a receiver that is down for a while). The
  * first --hang N requests are logged but never answered: the connection
  * stays open and silent until the client gives up. Exits after
  * --max-requests N requests (answered or hung), after --timeout S seconds
@@ -35,6 +41,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #define MAX_CONNS 256
@@ -59,6 +66,8 @@ struct opts {
     long hang;
     long max_requests;
     double timeout_s;
+    long retry_after; /* seconds, on 429/503; 0 = none */
+    double down_for_s;
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -87,7 +96,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: rw_httprecv [--port N] [--port-file PATH] [--out PATH]\n"
                "                   [--codes C1,C2,...] [--hang N] [--max-requests N]\n"
-               "                   [--timeout S]\n");
+               "                   [--timeout S] [--retry-after S] [--down-for S]\n");
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -170,16 +179,18 @@ static int send_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
-static int respond(int fd, int code, int keep_alive)
+static int respond(int fd, int code, int keep_alive, long retry_after)
 {
     const char *body = (code >= 200 && code < 300) ? "ok\n" : "error\n";
     if (code == 204 || code == 304)
         body = "";
-    char head[512];
+    char head[512], ra[64] = "";
+    if (retry_after > 0 && (code == 429 || code == 503))
+        snprintf(ra, sizeof ra, "Retry-After: %ld\r\n", retry_after);
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                     "Connection: %s\r\n\r\n%s",
-                     code, reason(code), strlen(body), keep_alive ? "keep-alive" : "close", body);
+                     "%sConnection: %s\r\n\r\n%s",
+                     code, reason(code), strlen(body), ra, keep_alive ? "keep-alive" : "close", body);
     if (n < 0 || (size_t)n >= sizeof head)
         return -1;
     return send_all(fd, head, (size_t)n);
@@ -386,6 +397,12 @@ static void log_request(FILE *out, const struct request *r, const char *body)
     if (!b)
         b = jbytes(body, r->body_len);
     json_object_set_new(rec, "body", b);
+    char *b64 = malloc(4 * ((r->body_len + 2) / 3) + 1);
+    if (b64) {
+        int n = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)body, (int)r->body_len);
+        json_object_set_new(rec, "body_b64", json_stringn(b64, n > 0 ? (size_t)n : 0));
+        free(b64);
+    }
     json_object_set_new(rec, "received_ms", json_integer(wall_ms()));
     char *line = json_dumps(rec, JSON_COMPACT);
     if (line) {
@@ -432,7 +449,7 @@ static int process(struct server *s, int i)
             return 0;
         }
         if (pr == P_BAD) {
-            respond(c->fd, r.error_code, 0);
+            respond(c->fd, r.error_code, 0, 0);
             request_clear(&r);
             return -1;
         }
@@ -460,7 +477,7 @@ static int process(struct server *s, int i)
         int idx = s->answered < s->o.ncodes ? (int)s->answered : s->o.ncodes - 1;
         s->answered++;
         int keep = r.keep_alive;
-        int rc = respond(c->fd, s->o.codes[idx], keep);
+        int rc = respond(c->fd, s->o.codes[idx], keep, s->o.retry_after);
         consume(c, r.head_len + r.body_len);
         request_clear(&r);
         if (rc < 0 || !keep)
@@ -553,12 +570,14 @@ int main(int argc, char **argv)
         {"hang", required_argument, NULL, 'H'},
         {"max-requests", required_argument, NULL, 'm'},
         {"timeout", required_argument, NULL, 't'},
+        {"retry-after", required_argument, NULL, 'R'},
+        {"down-for", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int opt;
     long v;
-    while ((opt = getopt_long(argc, argv, "p:f:o:c:H:m:t:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:f:o:c:H:m:t:R:D:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'p':
             if (parse_long(optarg, 0, 65535, &v))
@@ -585,6 +604,18 @@ int main(int argc, char **argv)
             if (end == optarg || *end || !(t > 0 && t < 1e7))
                 goto bad_usage;
             s.o.timeout_s = t;
+            break;
+        }
+        case 'R':
+            if (parse_long(optarg, 0, 86400, &s.o.retry_after))
+                goto bad_usage;
+            break;
+        case 'D': {
+            char *end;
+            double t = strtod(optarg, &end);
+            if (end == optarg || *end || !(t >= 0 && t < 1e6))
+                goto bad_usage;
+            s.o.down_for_s = t;
             break;
         }
         case 'h': usage(stdout); return 0;
@@ -626,6 +657,25 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    if (s.o.down_for_s > 0) {
+        /* Down for a while: nothing listens, connections are refused. */
+        close(lfd);
+        struct timespec ts = {(time_t)s.o.down_for_s,
+                              (long)((s.o.down_for_s - (double)(time_t)s.o.down_for_s) * 1e9)};
+        while (!stop_flag && nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+        }
+        int again = 0;
+        for (int tries = 0; tries < 50 && (lfd = listen_on(port, &again)) < 0; tries++) {
+            struct timespec w = {0, 100 * 1000000L};
+            nanosleep(&w, NULL);
+        }
+        if (lfd < 0) {
+            fprintf(stderr, "rw_httprecv: cannot listen again on port %d: %s\n", port, strerror(errno));
+            if (s.out)
+                fclose(s.out);
+            return 1;
+        }
+    }
     int64_t deadline = mono_ms() + (int64_t)(s.o.timeout_s * 1000.0);
     struct pollfd pfd[MAX_CONNS + 1];
     while (!stop_flag && (s.o.max_requests == 0 || s.requests < s.o.max_requests)) {
