@@ -1,5 +1,5 @@
 /* The notification pipeline's config: the top-level libconfig groups
- * `route`, `inhibit_rules` and `time_intervals` (docs/routing.md).
+ * `route`, `inhibit_rules` and `time_intervals` (docs/notifications.md).
  *
  *   route = { receiver = "slack"; group_by = ["rule", "page"];
  *             group_wait = "30s"; group_interval = "5m"; repeat_interval = "4h";

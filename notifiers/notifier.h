@@ -57,7 +57,7 @@ struct rw_notifier_cfg {
                                         alertmanager: the base URL, /api/v2/alerts is appended */
     char url_env[128];               /* name of the env var the URL came from, or "" */
     double timeout;                  /* seconds per attempt (default 5) */
-    int retries;                     /* extra attempts after the first (default 5) */
+    int retries;                     /* extra attempts after the first (default -1: until notify.outbox.max_age) */
     double backoff;     /* first retry delay in s, doubled each time, +-25% jitter (default 1) */
     double max_backoff; /* cap on one delay in s (default 60) */
     int min_severity;   /* 0=info 1=warning 2=critical: lower ones are not sent (default 0) */
@@ -68,7 +68,7 @@ struct rw_notifier_cfg {
     int nlinks;
     struct rw_link_cfg links[RW_NOTIFIER_MAX_LINKS];
     int max_alerts; /* alerts listed per message; 0 = all (webhook) / the receiver's own cap */
-    double resend_interval; /* alertmanager: seconds between re-sends of firing alerts (0 = 60) */
+    double resend_interval; /* alertmanager: seconds between re-sends of firing alerts (0 = notify.resend_interval) */
     int tls_insecure;       /* 1 only with an explicit `tls_verify = false` */
 
     /* Standard Webhooks signing (`secret_env` / `secret_file`). */

@@ -1,4 +1,4 @@
-/* Durable outbox (see outbox.h and docs/outbox.md).
+/* Durable outbox (see outbox.h and docs/notifications.md#the-outbox).
  *
  * Layout of DIR
  *   lock                 flock'ed by the daemon that has the outbox open

@@ -1,5 +1,5 @@
 /* Durable outbox: notifications on disk from before their first attempt
- * until a receiver accepts them (docs/outbox.md).
+ * until a receiver accepts them (docs/notifications.md#the-outbox).
  *
  * One file per notification under DIR/msg/<id>.msg, written tmp + fdatasync
  * + rename + directory fsync, so a file under its final name is always

@@ -113,7 +113,7 @@ lines = [json.loads(l) for l in open(sys.argv[1])]
 bodies = [json.loads(l)["body"] for l in open(sys.argv[2])]
 assert all(b["version"] == "4" and len(b["alerts"]) == 1 for b in bodies), "not one alert per body"
 got = [b["alerts"][0] for b in bodies]
-def labels(l):  # docs/notify-formats.md "The alert model" (no reserved scope keys here)
+def labels(l):  # docs/notifications.md "The alert model" (no reserved scope keys here)
     d = {k: l[k] for k in ("metric", "stat", "app") if l.get(k)}
     d.update(alertname=l["rule"], rule=l["rule"], severity=l["severity"], **l["scope"])
     return d
