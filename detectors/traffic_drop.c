@@ -27,8 +27,10 @@
  * median, and min_history windows are only 20 minutes; an outage of a young
  * series shows on its parent anyway.
  *
- * State (engine-owned, state_size() bytes): a ring of views per window and
- * the count of consecutive breach windows. Breach windows are not learned,
+ * State (engine-owned, state_size() bytes): a ring of views per window, its
+ * slot numbers sorted by views (a byte each up to 256 windows, else 2: the
+ * median and MAD need no selection per window, and no second copy of the
+ * values), and the count of consecutive breach windows. Breach windows are not learned,
  * so an outage does not drag the median down; after more than history/2
  * consecutive breaches they are, so a permanent drop (a page retired,
  * traffic moved) becomes the new normal instead of alerting forever.
@@ -71,29 +73,65 @@ struct td_state {
     uint32_t breach_run; /* consecutive breach windows not learned */
     uint32_t npend;      /* recent windows inside the span, not yet learned */
     uint32_t pend_head;
-    uint32_t ring[];     /* views per window; [0, count) valid until full;
-                            then the same `count` values kept sorted (so the
-                            median and MAD need no selection per window);
-                            then span-1 struct td_pending */
+    uint32_t ring[]; /* views per window by slot; [0, count) valid until
+                        full; then `history` slot numbers sorted by views
+                        (uint8 if history <= 256, else uint16), [0, count)
+                        valid; then, 4-byte aligned, span-1 struct
+                        td_pending */
 };
 
-static uint32_t *sorted_of(const struct td_params *p, struct td_state *s)
+/* The ring in views order: x(i) = ring[ord[i]], the i-th smallest. */
+struct td_sorted {
+    uint32_t *ring;
+    uint8_t *o8;   /* history <= 256 */
+    uint16_t *o16; /* longer histories */
+};
+
+static size_t ord_width(const struct td_params *p)
 {
-    return s->ring + p->history;
+    return p->history <= 256 ? 1 : 2;
+}
+
+static size_t pend_offset(const struct td_params *p) /* bytes after ring[0] */
+{
+    return ((size_t)p->history * (4 + ord_width(p)) + 3) & ~(size_t)3;
+}
+
+static struct td_sorted sorted_of(const struct td_params *p, const struct td_state *s)
+{
+    uint32_t *ring = (uint32_t *)s->ring; /* eval only reads through it */
+    void *ord = ring + p->history;
+    struct td_sorted v = {ring, NULL, NULL};
+    if (ord_width(p) == 1)
+        v.o8 = ord;
+    else
+        v.o16 = ord;
+    return v;
+}
+
+static inline uint32_t slot_at(const struct td_sorted *v, uint32_t i)
+{
+    return v->o8 ? v->o8[i] : v->o16[i];
+}
+
+static inline uint32_t x_at(const struct td_sorted *v, uint32_t i)
+{
+    return v->ring[slot_at(v, i)];
 }
 
 static struct td_pending *pend_of(const struct td_params *p, const struct td_state *s)
 {
-    return (struct td_pending *)(s->ring + 2 * (size_t)p->history);
+    return (struct td_pending *)((unsigned char *)s->ring + pend_offset(p));
 }
 
-/* First index in a[0..n) with a[i] >= x. */
-static uint32_t lower_bound(const uint32_t *a, uint32_t n, uint32_t x)
+/* First index i in [0, n) with x(i) >= x (upper = 0), or > x (upper = 1). */
+static uint32_t bound(const struct td_sorted *a, uint32_t n, uint32_t x, int upper)
 {
     uint32_t lo = 0, hi = n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < x)
+        uint32_t y = x_at(a, mid);
+        if (y < x || (upper && y == x))
             lo = mid + 1;
         else
             hi = mid;
@@ -101,18 +139,18 @@ static uint32_t lower_bound(const uint32_t *a, uint32_t n, uint32_t x)
     return lo;
 }
 
-/* Median of sorted a[0..k), and the median of |a[i] - median| by walking
+/* Median of x(0..k), and the median of |x(i) - median| by walking
  * outwards from the median (the distances on each side are sorted), with
  * GSL's definition for even k (mean of the two middle values). O(k/2). */
-static void median_mad(const uint32_t *a, uint32_t k, double *med, double *mad)
+static void median_mad(const struct td_sorted *a, uint32_t k, double *med, double *mad)
 {
-    double m = (k & 1) ? a[k / 2] : ((double)a[k / 2 - 1] + (double)a[k / 2]) / 2;
-    uint32_t r = lower_bound(a, k, (uint32_t)ceil(m)); /* first value >= m */
+    double m = (k & 1) ? x_at(a, k / 2) : ((double)x_at(a, k / 2 - 1) + (double)x_at(a, k / 2)) / 2;
+    uint32_t r = bound(a, k, (uint32_t)ceil(m), 0); /* first value >= m */
     int64_t l = (int64_t)r - 1;
     double prev = 0, cur = 0;
     for (uint32_t i = 0; i <= k / 2; i++) {
-        double dl = l >= 0 ? m - a[l] : INFINITY;
-        double dr = r < k ? a[r] - m : INFINITY;
+        double dl = l >= 0 ? m - x_at(a, (uint32_t)l) : INFINITY;
+        double dr = r < k ? x_at(a, r) - m : INFINITY;
         prev = cur;
         if (dl <= dr) {
             cur = dl;
@@ -200,7 +238,7 @@ static int td_validate(const void *params, char *err, size_t errlen)
 static size_t td_state_size(const void *params)
 {
     const struct td_params *p = params;
-    return sizeof(struct td_state) + 2 * (size_t)p->history * sizeof(uint32_t) +
+    return sizeof(struct td_state) + pend_offset(p) +
            (size_t)(p->span - 1) * sizeof(struct td_pending);
 }
 
@@ -378,7 +416,8 @@ static void td_eval(const void *params, const void *state, const struct rw_obs *
         return;
     }
     double m, mad;
-    median_mad(sorted_of(p, (struct td_state *)s), k, &m, &mad);
+    struct td_sorted sv = sorted_of(p, s);
+    median_mad(&sv, k, &m, &mad);
     double sd = TD_MAD_TO_SIGMA * mad;
     double df, cmean;
     double s2 = clipped_variance(s->ring, k, m, sd, &df, &cmean);
@@ -434,16 +473,26 @@ static void learn_window(const struct td_params *p, struct td_state *s, uint32_t
         return;
     if (s->head >= h)
         s->head = 0;
-    uint32_t *sorted = sorted_of(p, s);
+    struct td_sorted v = sorted_of(p, s);
+    size_t w = ord_width(p);
+    unsigned char *ord = v.o8 ? (unsigned char *)v.o8 : (unsigned char *)v.o16;
     uint32_t n = s->count;
-    if (n == h) { /* the oldest value leaves the sorted copy too */
-        uint32_t i = lower_bound(sorted, n, s->ring[s->head]);
-        memmove(sorted + i, sorted + i + 1, (size_t)(n - i - 1) * sizeof *sorted);
+    if (n == h) {
+        /* The oldest value leaves the order too. Equal values are kept
+         * oldest first (a new one goes after its equals), so it is the first
+         * of its equals; the loop only makes sure. */
+        uint32_t i = bound(&v, n, s->ring[s->head], 0);
+        while (slot_at(&v, i) != s->head)
+            i++;
+        memmove(ord + i * w, ord + (i + 1) * w, (size_t)(n - i - 1) * w);
         n--;
     }
-    uint32_t j = lower_bound(sorted, n, views);
-    memmove(sorted + j + 1, sorted + j, (size_t)(n - j) * sizeof *sorted);
-    sorted[j] = views;
+    uint32_t j = bound(&v, n, views, 1); /* ring[head] is not in the order now */
+    memmove(ord + (j + 1) * w, ord + j * w, (size_t)(n - j) * w);
+    if (v.o8)
+        v.o8[j] = (uint8_t)s->head;
+    else
+        v.o16[j] = (uint16_t)s->head;
     s->ring[s->head] = views;
     s->head = (s->head + 1) % h;
     if (s->count < h)

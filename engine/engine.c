@@ -107,7 +107,8 @@ struct scope {
     size_t slot_size, state_size; /* bytes per slot, bytes of all rule states */
     size_t pool_off;              /* offset of the vpool array in a series block */
     struct series **buckets;
-    size_t nbuckets; /* power of two */
+    size_t nbuckets;    /* power of two; grows with count (grow_table) */
+    size_t max_buckets; /* what the table may grow to (sized for max_series) */
     size_t count;    /* series alive, "(other)" included */
     int max_series;
     int nparents;
@@ -297,8 +298,9 @@ static int setup_scope(struct rw_engine *e, int si, const struct rw_scope_cfg *s
     size_t nb = 64;
     while (nb < (size_t)sc->max_series && nb < (1u << 22))
         nb <<= 1;
-    sc->nbuckets = nb;
-    sc->buckets = calloc(nb, sizeof *sc->buckets);
+    sc->max_buckets = nb;
+    sc->nbuckets = 16;
+    sc->buckets = calloc(sc->nbuckets, sizeof *sc->buckets);
     return sc->buckets ? 0 : -ENOMEM;
 }
 
@@ -460,6 +462,32 @@ void rw_engine_set_event_time(struct rw_engine *e, int on) { e->event_time = on;
 
 /* ---- keyspace --------------------------------------------------------- */
 
+/* A bucket array is memory a scope pays whether it has series or not (a
+ * table sized for max_series = 20000 is 256 KiB), and every window close
+ * walks it: so a table starts at 16 buckets and doubles whenever the series
+ * outnumber the buckets, up to max_buckets. If the larger array cannot be
+ * allocated the table stays as it is (longer chains, still correct). */
+static void grow_table(struct scope *sc)
+{
+    size_t nb = sc->nbuckets * 2;
+    struct series **t = calloc(nb, sizeof *t);
+    if (!t)
+        return;
+    for (size_t b = 0; b < sc->nbuckets; b++) {
+        struct series *s = sc->buckets[b];
+        while (s) {
+            struct series *next = s->next;
+            size_t i = s->hash & (nb - 1);
+            s->next = t[i];
+            t[i] = s;
+            s = next;
+        }
+    }
+    free(sc->buckets);
+    sc->buckets = t;
+    sc->nbuckets = nb;
+}
+
 static struct series *new_series(struct rw_engine *e, struct scope *sc, const char *key,
                                  size_t keylen, uint64_t h)
 {
@@ -509,6 +537,8 @@ static struct series *new_series(struct rw_engine *e, struct scope *sc, const ch
     s->next = sc->buckets[b];
     sc->buckets[b] = s;
     sc->count++;
+    if (sc->count > sc->nbuckets && sc->nbuckets < sc->max_buckets)
+        grow_table(sc);
     e->st.series++;
     e->st.series_created++;
     return s;
@@ -773,8 +803,10 @@ static void build_obs(const struct rw_rule_cfg *r, const struct scope *sc, const
         if (w && (r->det->flags & RW_DET_RATINGS)) {
             /* The window's own samples, not a low-traffic pool: rating
              * detectors sum windows themselves (span), a pool would count
-             * samples twice. Exact up to RW_QEXACT values, within the
-             * sketch's 1 % of the lines otherwise. */
+             * samples twice. Exact up to RW_QEXACT values (the lines are
+             * on the code grid but CLS 0.1: values up to 0.1000061 count as
+             * <= 0.1; see rw_qcode), within the sketch's 1 % of the lines
+             * otherwise. */
             const struct rw_qacc *own = &w->vit[sc->vidx[r->metric]];
             if (own->n) {
                 double le_good = rw_qacc_cdf(own, rw_vital_good[r->metric]) * own->n;

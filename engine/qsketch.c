@@ -1,4 +1,4 @@
-/* Quantile accumulator: exact for <= RW_QEXACT values, DDSketch-style
+/* Quantile accumulator: exact for <= RW_QEXACT values (16-bit codes), DDSketch-style
  * log-bucket histogram beyond (see qsketch.h and docs/quantiles.md).
  *
  * Ownership: the pool owns every sketch it ever allocated (the "all" list)
@@ -179,22 +179,33 @@ static inline int bucket_of(const struct rw_qpool *p, double v)
     return k + (v > p->upper[k]);
 }
 
-static inline void sketch_insert(struct rw_qsketch *s, double v)
+/* Bucket offset of v (0 <= v <= RW_QSKETCH_MAX), -1 for the zero bucket. */
+static inline int bucket_or_zero(const struct rw_qpool *p, double v)
+{
+    return v < RW_QSKETCH_MIN ? -1 : bucket_of(p, v);
+}
+
+/* Count v in bucket k (-1: the zero bucket). */
+static inline void sketch_count(struct rw_qsketch *s, double v, int k)
 {
     if (v < s->vmin)
         s->vmin = v;
     if (v > s->vmax)
         s->vmax = v;
-    if (v < RW_QSKETCH_MIN) {
+    if (k < 0) {
         s->zero++;
         return;
     }
-    int k = bucket_of(s->pool, v);
     s->count[k]++;
     if (k < s->lo)
         s->lo = k;
     if (k > s->hi)
         s->hi = k;
+}
+
+static inline void sketch_insert(struct rw_qsketch *s, double v)
+{
+    sketch_count(s, v, bucket_or_zero(s->pool, v));
 }
 
 void rw_qacc_init(struct rw_qacc *a)
@@ -209,6 +220,65 @@ void rw_qacc_reset(struct rw_qacc *a, struct rw_qpool *pool)
         pool_give(a->sk);
     a->sk = NULL;
     a->n = 0;
+    a->below = 0;
+}
+
+/* An exact value as stored: its code's value, at most RW_QSKETCH_MAX (the
+ * clamp of rw_qacc_add; RW_QSKETCH_MAX itself is off the code grid). */
+static inline double stored(uint16_t c)
+{
+    double v = rw_qdecode(c);
+    return v > RW_QSKETCH_MAX ? RW_QSKETCH_MAX : v;
+}
+
+/* Rounding up to the code grid moves a value across a bucket boundary when
+ * one lies between the value and its code's value (a cell is at most 0.049 %
+ * of the value above 2^-9 and 9.5e-7 <= 0.95 % of it above RW_QSKETCH_MIN, a
+ * bucket 2 %: at most one boundary). Such values get a bit in a->below, so
+ * the sketch counts them in the bucket of the original value: the switch to
+ * a sketch and merges give the same counts as the values themselves, and the
+ * rounding never moves a sketch quantile by a whole bucket. Needs the pool's
+ * bucket bounds: without a pool the bit stays 0. */
+static inline unsigned below_bit(const struct rw_qpool *p, double v, uint16_t c)
+{
+    if (!p)
+        return 0;
+    double s = stored(c); /* >= v */
+    if (s == v)
+        return 0;
+    if (v < RW_QSKETCH_MIN)
+        return s >= RW_QSKETCH_MIN;
+    return s > p->upper[bucket_of(p, v)]; /* beyond v's bucket (never the last) */
+}
+
+/* An exact value into a sketch: its stored value, in its original bucket. */
+static inline void sketch_insert_code(struct rw_qsketch *s, uint16_t c, unsigned below)
+{
+    double v = stored(c);
+    int k = bucket_or_zero(s->pool, v) - (int)below;
+    sketch_count(s, k < 0 ? 0.0 : v, k); /* below MIN: a zero, as it was */
+}
+
+/* Move the exact values into a sketch from the pool. */
+static int to_sketch(struct rw_qacc *a, struct rw_qpool *pool)
+{
+    if (!pool)
+        return -ENOMEM;
+    struct rw_qsketch *s = pool_take(pool);
+    if (!s)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < a->n; i++)
+        sketch_insert_code(s, a->code[i], a->below >> i & 1u);
+    a->sk = s;
+    return 0;
+}
+
+/* Bits n and above of a->below are 0 (init and reset clear them). */
+static inline void put_code(struct rw_qacc *a, uint16_t c, unsigned below)
+{
+    a->code[a->n] = c;
+    a->below |= (uint16_t)(below << a->n);
+    a->n++;
 }
 
 int rw_qacc_add(struct rw_qacc *a, struct rw_qpool *pool, double v)
@@ -222,20 +292,16 @@ int rw_qacc_add(struct rw_qacc *a, struct rw_qpool *pool, double v)
         v = RW_QSKETCH_MAX; /* also +inf */
 
     if (a->n < RW_QEXACT) {
-        a->exact[a->n++] = (float)v;
+        uint16_t c = rw_qcode(v);
+        put_code(a, c, below_bit(pool, v, c));
         return 0;
     }
     if (a->n == UINT32_MAX)
         return -ERANGE;
     if (!a->sk) {
-        if (!pool)
-            return -ENOMEM;
-        struct rw_qsketch *s = pool_take(pool);
-        if (!s)
-            return -ENOMEM;
-        for (int i = 0; i < RW_QEXACT; i++)
-            sketch_insert(s, a->exact[i]);
-        a->sk = s;
+        int rc = to_sketch(a, pool);
+        if (rc)
+            return rc;
     }
     sketch_insert(a->sk, v);
     a->n++;
@@ -245,24 +311,31 @@ int rw_qacc_add(struct rw_qacc *a, struct rw_qpool *pool, double v)
 int rw_qacc_merge(struct rw_qacc *dst, const struct rw_qacc *src, struct rw_qpool *pool)
 {
     if (!src->sk) {
+        /* Codes are copied as they are (no second rounding). */
         for (uint32_t i = 0; i < src->n; i++) {
-            int rc = rw_qacc_add(dst, pool, src->exact[i]);
-            if (rc)
-                return rc;
+            unsigned below = src->below >> i & 1u;
+            if (dst->n < RW_QEXACT) {
+                put_code(dst, src->code[i], below);
+                continue;
+            }
+            if (dst->n == UINT32_MAX)
+                return -ERANGE;
+            if (!dst->sk) {
+                int rc = to_sketch(dst, pool);
+                if (rc)
+                    return rc;
+            }
+            sketch_insert_code(dst->sk, src->code[i], below);
+            dst->n++;
         }
         return 0;
     }
     if (dst->n > UINT32_MAX - src->n)
         return -ERANGE;
     if (!dst->sk) {
-        if (!pool)
-            return -ENOMEM;
-        struct rw_qsketch *s = pool_take(pool);
-        if (!s)
-            return -ENOMEM;
-        for (uint32_t i = 0; i < dst->n; i++)
-            sketch_insert(s, dst->exact[i]);
-        dst->sk = s;
+        int rc = to_sketch(dst, pool);
+        if (rc)
+            return rc;
     }
     struct rw_qsketch *d = dst->sk;
     const struct rw_qsketch *q = src->sk;
@@ -283,10 +356,10 @@ int rw_qacc_merge(struct rw_qacc *dst, const struct rw_qacc *src, struct rw_qpoo
     return 0;
 }
 
-static void sort_floats(float *x, uint32_t n)
+static void sort_codes(uint16_t *x, uint32_t n)
 {
     for (uint32_t i = 1; i < n; i++) {
-        float v = x[i];
+        uint16_t v = x[i];
         uint32_t j = i;
         while (j > 0 && x[j - 1] > v) {
             x[j] = x[j - 1];
@@ -296,16 +369,17 @@ static void sort_floats(float *x, uint32_t n)
     }
 }
 
-/* Hyndman-Fan type 7 on sorted data, the same arithmetic as GSL's
- * gsl_stats_float_quantile_from_sorted_data. */
-static double type7(const float *x, uint32_t n, double q)
+/* Hyndman-Fan type 7 on sorted codes, the same arithmetic as GSL's
+ * gsl_stats_quantile_from_sorted_data on the stored values (codes are
+ * monotone, so sorting codes sorts the values). */
+static double type7(const uint16_t *x, uint32_t n, double q)
 {
     double idx = q * (double)(n - 1);
     uint32_t lhs = (uint32_t)idx;
     double delta = idx - lhs;
     if (lhs >= n - 1)
-        return x[n - 1];
-    return (1 - delta) * x[lhs] + delta * x[lhs + 1];
+        return stored(x[n - 1]);
+    return (1 - delta) * stored(x[lhs]) + delta * stored(x[lhs + 1]);
 }
 
 double rw_qacc_quantile(const struct rw_qacc *a, double q)
@@ -318,9 +392,9 @@ double rw_qacc_quantile(const struct rw_qacc *a, double q)
         q = 1;
 
     if (!a->sk) {
-        float x[RW_QEXACT];
-        memcpy(x, a->exact, a->n * sizeof(float));
-        sort_floats(x, a->n);
+        uint16_t x[RW_QEXACT];
+        memcpy(x, a->code, a->n * sizeof *x);
+        sort_codes(x, a->n);
         return type7(x, a->n, q);
     }
 
@@ -354,9 +428,14 @@ double rw_qacc_cdf(const struct rw_qacc *a, double x)
     if (a->n == 0 || x != x)
         return NAN;
     if (!a->sk) {
+        /* v <= rw_qdecode(code(x)) <=> code(v) <= code(x): exact for x on
+         * the code grid (see rw_qcode). */
+        if (x < 0)
+            return 0.0;
+        uint16_t cx = rw_qcode(x);
         uint32_t c = 0;
         for (uint32_t i = 0; i < a->n; i++)
-            c += (double)a->exact[i] <= x;
+            c += a->code[i] <= cx;
         return (double)c / a->n;
     }
 

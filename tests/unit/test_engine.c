@@ -1,7 +1,7 @@
 /* Engine: event-time windows, lateness, zero-view windows, series caps and
- * folding, idle expiry, the alert lifecycle, grouping, fingerprints,
- * determinism and the --csv path. Uses the threshold detector so the
- * expected alerts follow from the input alone. */
+ * folding, idle expiry, growing series tables, the alert lifecycle,
+ * grouping, fingerprints, determinism and the --csv path. Uses the
+ * threshold detector so the expected alerts follow from the input alone. */
 #include <jansson.h>
 #include <stdlib.h>
 
@@ -217,6 +217,34 @@ static void test_cap_fold_expire(void)
     CHECK_INT(rw_engine_scope_series(e, 1), 2); /* /keep and (other) refilled? no: /keep only + ... */
     rw_engine_get_stats(e, &st);
     CHECK(st.series_expired > 0);
+    rw_engine_destroy(&e);
+    rw_config_free(&cfg);
+}
+
+/* Series tables start at 16 buckets and grow with the series, so an empty
+ * scope costs 128 bytes, not a table sized for max_series; every series is
+ * found again after the table grew. */
+static void test_tables_grow(void)
+{
+    struct rw_config *cfg = load(CONF_BASE);
+    if (!cfg)
+        return;
+    char err[256];
+    struct rw_engine *e = rw_engine_new(cfg, NULL, err, sizeof err);
+    struct rw_engine_stats st;
+    rw_engine_get_stats(e, &st);
+    CHECK_INT(st.bytes - st.sketch_bytes, 3 * 16 * sizeof(void *));
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 1000; i++) {
+            char p[32];
+            snprintf(p, sizeof p, "/g-%c%c%c", 'a' + i % 26, 'a' + (i / 26) % 26, 'a' + i / 676);
+            view(e, T0 + round * 1000 + i, p, "mobile", 1000);
+        }
+    CHECK_INT(rw_engine_scope_series(e, 2), 1000);
+    CHECK_INT(rw_engine_scope_series(e, 1), 4); /* capped at 3, plus (other) */
+    rw_engine_get_stats(e, &st);
+    CHECK_INT(st.series_created, 1 + 4 + 1000);
+    CHECK_INT(st.series, 1 + 4 + 1000);
     rw_engine_destroy(&e);
     rw_config_free(&cfg);
 }
@@ -474,6 +502,7 @@ int main(void)
 {
     test_windows_and_lifecycle();
     test_cap_fold_expire();
+    test_tables_grow();
     test_determinism();
     test_fingerprint_stable();
     test_csv();

@@ -1,4 +1,5 @@
-/* Unit tests for engine/qsketch.c: exact small-n quantiles against GSL, the
+/* Unit tests for engine/qsketch.c: the 16-bit codes of exact values (grid,
+ * rounding up, web-vitals lines), exact small-n quantiles against GSL, the
  * switch to the sketch at RW_QEXACT + 1 values, the 1% relative-accuracy
  * guarantee on seeded lognormal and log-uniform samples, zeros, clamping,
  * the pool (reuse allocates nothing, destroy frees held sketches) and cdf. */
@@ -7,33 +8,150 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <gsl/gsl_sort.h>
-#include <gsl/gsl_sort_float.h>
 #include <gsl/gsl_statistics_double.h>
-#include <gsl/gsl_statistics_float.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "engine/metric.h"
 #include "engine/qsketch.h"
 #include "tests/unit/check.h"
 
 static const double qs[] = {0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1};
 #define NQ (sizeof(qs) / sizeof(qs[0]))
 
-/* Exact regime: identical (bit for bit) to GSL on the float values. */
+/* The grid value of v (smallest code value >= v). */
+static double grid(double v)
+{
+    return rw_qdecode(rw_qcode(v));
+}
+
+/* A value as the exact regime stores it: its grid value, clamped like every
+ * value to RW_QSKETCH_MAX (which is off the grid). */
+static double stored(double v)
+{
+    double g = grid(v);
+    return g > RW_QSKETCH_MAX ? RW_QSKETCH_MAX : g;
+}
+
+/* The code grid: stored(v) is the smallest grid value >= v, within a
+ * relative 2^-11 above 2^-9 and an absolute 2^-20 below; monotone; exact on
+ * the grid. */
+static void test_codes(void)
+{
+    CHECK_INT(rw_qcode(0), 0);
+    CHECK_INT(rw_qcode(-1), 0);
+    CHECK_INT(rw_qcode(NAN), 0);
+    CHECK(rw_qdecode(0) == 0);
+    CHECK_INT(rw_qcode(0x1p-20), 1);
+    CHECK_INT(rw_qcode(0x1p-9), 2048);
+    CHECK(rw_qdecode(2048) == 0x1p-9);
+    CHECK(rw_qdecode(2047) == 2047 * 0x1p-20);
+    CHECK(rw_qdecode(65535) == RW_QCODE_TOP);
+    CHECK_INT(rw_qcode(RW_QCODE_TOP), 65535);
+    CHECK_INT(rw_qcode(1e300), 65535);
+    CHECK_INT(rw_qcode(INFINITY), 65535);
+    CHECK(RW_QCODE_TOP > RW_QSKETCH_MAX);
+    /* Every code decodes to a value that codes back to it, and values are
+     * strictly increasing with the code. */
+    int bad = 0;
+    for (uint32_t c = 0; c <= 65535; c++) {
+        double v = rw_qdecode((uint16_t)c);
+        bad += rw_qcode(v) != c;
+        if (c > 0)
+            bad += !(v > rw_qdecode((uint16_t)(c - 1)));
+    }
+    CHECK_INT(bad, 0);
+    /* Rounding up: the smallest code whose value is >= v, with the stated
+     * error, on a log-uniform sweep from 1e-9 to RW_QSKETCH_MAX, and at and
+     * next to grid values. */
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 5);
+    double worst = 0;
+    for (int i = 0; i < 200000; i++) {
+        double v = exp(gsl_ran_flat(r, log(1e-9), log(RW_QSKETCH_MAX)));
+        if (i % 4 == 1)
+            v = nextafter(grid(v), 0);
+        else if (i % 4 == 2)
+            v = nextafter(grid(v), INFINITY);
+        uint16_t c = rw_qcode(v);
+        double s = rw_qdecode(c);
+        bad += !(s >= v) || !(c == 0 || rw_qdecode((uint16_t)(c - 1)) < v);
+        if (v >= 0x1p-9) {
+            double rel = (s - v) / v;
+            bad += !(rel < 0x1p-11);
+            if (rel > worst)
+                worst = rel;
+        } else {
+            bad += !(s - v < 0x1p-20);
+        }
+    }
+    CHECK_INT(bad, 0);
+    CHECK(worst > 0.9 * 0x1p-11); /* the bound is tight */
+    printf("codes: worst relative rounding %.3g %% (bound 2^-11 = %.3g %%)\n", 100 * worst,
+           100 * 0x1p-11);
+    gsl_rng_free(r);
+    /* Exact on the grid: integers up to 4096, even ones up to 8192, and every
+     * web-vitals line but CLS 0.1, which is stored as 0.100006103515625. */
+    for (int i = 0; i <= 4096; i++)
+        bad += grid(i) != i;
+    for (int i = 4096; i <= 8192; i += 2)
+        bad += grid(i) != i;
+    CHECK_INT(bad, 0);
+    CHECK(grid(4097) == 4098);
+    for (int v = 0; v < RW_NVITALS; v++) {
+        if (v != RW_M_CLS)
+            CHECK(grid(rw_vital_good[v]) == rw_vital_good[v]);
+        CHECK(grid(rw_vital_poor[v]) == rw_vital_poor[v]);
+    }
+    CHECK(grid(0.1) == 0.100006103515625);
+    CHECK(grid(RW_QSKETCH_MAX) == 4000768); /* stored as RW_QSKETCH_MAX */
+    CHECK(stored(RW_QSKETCH_MAX) == RW_QSKETCH_MAX);
+}
+
+/* Rating counts: a value at a web-vitals line stays <= the line, the next
+ * double above it does not, on every line on the grid. CLS 0.1 (off the
+ * grid): 0.1 itself counts as good (the old float storage put 0.1f =
+ * 0.100000001 above it), and so does anything up to 0.1000061. */
+static void test_cdf_lines(void)
+{
+    for (int v = 0; v < RW_NVITALS; v++)
+        for (int line = 0; line < 2; line++) {
+            double x = line ? rw_vital_poor[v] : rw_vital_good[v];
+            struct rw_qacc a;
+            rw_qacc_init(&a);
+            rw_qacc_add(&a, NULL, nextafter(x, 0));
+            rw_qacc_add(&a, NULL, x);
+            rw_qacc_add(&a, NULL, x * (1 - 1e-9));
+            rw_qacc_add(&a, NULL, x * (1 + 0x1p-11)); /* one grid step above */
+            if (v == RW_M_CLS && !line) {
+                rw_qacc_add(&a, NULL, 0.100006103515625);  /* in 0.1's cell */
+                rw_qacc_add(&a, NULL, 0.1000061035156251); /* the next cell */
+                CHECK_NEAR(rw_qacc_cdf(&a, x), 4.0 / 6, 1e-15);
+                continue;
+            }
+            rw_qacc_add(&a, NULL, nextafter(x, INFINITY));
+            CHECK_NEAR(rw_qacc_cdf(&a, x), 3.0 / 5, 1e-15);
+            /* Off the grid x' = nextafter(x, 0) rounds up to x: the values in
+             * (x', x] count as <= x' (documented). */
+            CHECK_NEAR(rw_qacc_cdf(&a, nextafter(x, 0)), 3.0 / 5, 1e-15);
+        }
+}
+
+/* Exact regime: identical (bit for bit) to GSL on the values as stored. */
 static void check_exact_vs_gsl(const double *v, size_t n)
 {
     struct rw_qacc a;
-    float sorted[RW_QEXACT];
+    double sorted[RW_QEXACT];
     rw_qacc_init(&a);
     for (size_t i = 0; i < n; i++) {
         CHECK_INT(rw_qacc_add(&a, NULL, v[i]), 0); /* no pool needed while exact */
-        sorted[i] = (float)v[i];
+        sorted[i] = stored(v[i]);
     }
     CHECK(a.sk == NULL);
     CHECK_INT(a.n, n);
-    gsl_sort_float(sorted, 1, n);
+    gsl_sort(sorted, 1, n);
     for (size_t i = 0; i < NQ; i++) {
-        double want = gsl_stats_float_quantile_from_sorted_data(sorted, 1, n, qs[i]);
+        double want = gsl_stats_quantile_from_sorted_data(sorted, 1, n, qs[i]);
         double got = rw_qacc_quantile(&a, qs[i]);
         if (got != want)
             fprintf(stderr, "n=%zu q=%g: %.17g vs gsl %.17g\n", n, qs[i], got, want);
@@ -42,8 +160,7 @@ static void check_exact_vs_gsl(const double *v, size_t n)
     /* Also q in 1/1000 steps. */
     for (int i = 0; i <= 1000; i++) {
         double q = i / 1000.0;
-        CHECK(rw_qacc_quantile(&a, q) ==
-              gsl_stats_float_quantile_from_sorted_data(sorted, 1, n, q));
+        CHECK(rw_qacc_quantile(&a, q) == gsl_stats_quantile_from_sorted_data(sorted, 1, n, q));
     }
 }
 
@@ -144,7 +261,8 @@ static int check_sketch_accuracy(struct rw_qacc *a, double *sorted, size_t n, in
                                  const char *what)
 {
     int bad = 0;
-    /* The first RW_QEXACT values went in as floats. */
+    /* The first RW_QEXACT values went in as codes, but land in the bucket of
+     * the value itself: the same tolerance against the values as given. */
     const double tol = RW_QSKETCH_ALPHA * (1 + 1e-6);
     size_t nq = all_ranks ? n : NQ;
     for (size_t i = 0; i < nq; i++) {
@@ -176,8 +294,6 @@ static void test_lognormal(void)
         for (size_t i = 0; i < n; i++) {
             v[i] = gsl_ran_lognormal(r, log(2500.0), 0.7); /* LCP-like, ms */
             CHECK_INT(rw_qacc_add(&a, pool, v[i]), 0);
-            if (i < RW_QEXACT)
-                v[i] = (float)v[i];
         }
         qsort(v, n, sizeof(double), cmp_double);
         CHECK_INT(check_sketch_accuracy(&a, v, n, n <= 1000, "lognormal"), 0);
@@ -222,8 +338,6 @@ static void test_full_range(void)
     v[n++] = RW_QSKETCH_MAX;
     for (size_t i = 0; i < n; i++) {
         rw_qacc_add(&a, pool, v[i]);
-        if (i < RW_QEXACT)
-            v[i] = (float)v[i];
     }
     qsort(v, n, sizeof(double), cmp_double);
     CHECK_INT(check_sketch_accuracy(&a, v, n, 1, "full range"), 0);
@@ -244,6 +358,71 @@ static void test_full_range(void)
     rw_qacc_reset(&a, pool);
     rw_qpool_destroy(&pool);
     gsl_rng_free(r);
+}
+
+/* Exact values at bucket boundaries (where rounding up to the code grid
+ * crosses into the next bucket) land in their own bucket at the switch to a
+ * sketch and in merges: the same quantiles as when the same values are added
+ * to a sketch directly. */
+static void test_boundaries_through_codes(void)
+{
+    struct rw_qpool *pool = rw_qpool_new();
+    const double lg = log((1 + RW_QSKETCH_ALPHA) / (1 - RW_QSKETCH_ALPHA));
+    double edge[RW_QEXACT];
+    int crossing = 0;
+    for (int i = 0; i < RW_QEXACT; i++) {
+        edge[i] = exp((-400 + 73 * i) * lg); /* 2e-4 .. 1.5e6, each a bucket's upper bound */
+        crossing += stored(edge[i]) > edge[i];
+    }
+    edge[0] = RW_QSKETCH_MIN * (1 - 1e-3); /* in the zero bucket, its code just above MIN */
+    CHECK(stored(edge[0]) >= RW_QSKETCH_MIN);
+    CHECK(crossing >= 12); /* most bounds are off the grid */
+    struct rw_qacc a, b, m1, m2;
+    rw_qacc_init(&a);
+    rw_qacc_init(&b);
+    rw_qacc_init(&m1);
+    rw_qacc_init(&m2);
+    /* a: the edges first (as codes), then fillers; b: fillers first, so the
+     * edges go straight into its sketch. The fillers hold the extremes and
+     * are on the code grid (so b's first values are the same as a's). */
+    for (int i = 0; i < RW_QEXACT; i++)
+        CHECK_INT(rw_qacc_add(&a, pool, edge[i]), 0);
+    for (int i = 0; i < 2 * RW_QEXACT; i++) {
+        double f = i % 2 ? 2929 * 1024.0 + 1024 * i : (i + 1) * 0x1p-20;
+        CHECK(stored(f) == f);
+        CHECK_INT(rw_qacc_add(&a, pool, f), 0);
+        CHECK_INT(rw_qacc_add(&b, pool, f), 0);
+    }
+    for (int i = 0; i < RW_QEXACT; i++) {
+        CHECK_INT(rw_qacc_add(&b, pool, edge[i]), 0);
+        CHECK_INT(rw_qacc_add(&m1, pool, edge[i]), 0); /* exact, merged below */
+    }
+    CHECK(a.sk && b.sk && !m1.sk);
+    CHECK_INT(rw_qacc_merge(&m2, &b, pool), 0);  /* sketch into an empty one */
+    CHECK_INT(rw_qacc_merge(&m1, &m2, pool), 0); /* exact into a sketch, via to_sketch */
+    CHECK_INT(a.n, 3 * RW_QEXACT);
+    CHECK_INT(m1.n, 4 * RW_QEXACT);
+    int bad = 0;
+    for (int i = 0; i <= 1000; i++) {
+        double q = i / 1000.0;
+        bad += rw_qacc_quantile(&a, q) != rw_qacc_quantile(&b, q);
+    }
+    CHECK_INT(bad, 0);
+    /* m1 holds b and the edges once more: as b with the edges added twice. */
+    for (int i = 0; i < RW_QEXACT; i++)
+        CHECK_INT(rw_qacc_add(&b, pool, edge[i]), 0);
+    CHECK_INT(m1.n, b.n);
+    for (int i = 0; i <= 1000; i++) {
+        double q = i / 1000.0;
+        bad += rw_qacc_quantile(&m1, q) != rw_qacc_quantile(&b, q);
+    }
+    CHECK_INT(bad, 0);
+    rw_qacc_reset(&a, pool);
+    rw_qacc_reset(&b, pool);
+    rw_qacc_reset(&m1, pool);
+    rw_qacc_reset(&m2, pool);
+    CHECK_INT(a.below, 0);
+    rw_qpool_destroy(&pool);
 }
 
 static void test_constant_zero_huge(void)
@@ -356,8 +535,10 @@ static void test_merge(void)
         rw_qacc_init(&a);
         rw_qacc_init(&b);
         for (size_t i = 0; i < n; i++) {
-            v[i] = (float)gsl_ran_lognormal(r, log(300.0), 0.6);
+            v[i] = gsl_ran_lognormal(r, log(300.0), 0.6);
             CHECK_INT(rw_qacc_add(i < na ? &a : &b, pool, v[i]), 0);
+            if (n <= RW_QEXACT)
+                v[i] = stored(v[i]); /* stays exact: compare with the stored values */
         }
         CHECK_INT(rw_qacc_merge(&a, &b, pool), 0);
         CHECK_INT(a.n, n);
@@ -383,10 +564,13 @@ static void test_merge(void)
 int main(void)
 {
     gsl_set_error_handler_off();
+    test_codes();
+    test_cdf_lines();
     test_exact();
     test_transition();
     test_lognormal();
     test_full_range();
+    test_boundaries_through_codes();
     test_constant_zero_huge();
     test_pool();
     test_merge();
