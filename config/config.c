@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "engine/event.h"
+#include "engine/httpd.h"
 #include "engine/log.h"
 #include "engine/metric.h"
 #include "notifiers/sign.h"
@@ -118,6 +119,28 @@ static const struct rw_option outbox_options[] = {
     OOPT(max_age, RW_OPT_DOUBLE, 86400, 1, 90 * 86400.0,
          "seconds: a notification still failing this long after it was queued is dead-lettered"),
     OOPT(max_dead, RW_OPT_INT, 1000, 1, 1000000, "dead letters kept for `rumwatch outbox retry`"),
+    {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
+};
+
+#define HOPT(field, type, def, lo, hi, help) \
+    {#field, type, offsetof(struct rw_http_params, field), def, lo, hi, NULL, 0, NULL, help}
+
+/* `http`: present = on (listen defaults to loopback); absent = off. */
+static const struct rw_option http_options[] = {
+    {"listen", RW_OPT_STRING, offsetof(struct rw_http_params, listen), 0, 0, 0, "127.0.0.1:9464",
+     sizeof(((struct rw_http_params *)0)->listen), NULL,
+     "address of /metrics, /healthz and /api/alerts: \"HOST:PORT\" or \"[IPv6]:PORT\" "
+     "(\"\" = off)"},
+    HOPT(tick_timeout, RW_OPT_DOUBLE, 10, 1, 3600,
+         "/healthz fails when the engine loop has not run for this many seconds"),
+    {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
+};
+
+static const struct rw_option heartbeat_options[] = {
+    {"receiver", RW_OPT_STRING, offsetof(struct rw_heartbeat_params, receiver), 0, 0, 0, "",
+     RW_NOTIFIER_NAME_MAX, NULL, "the `notifiers` name that gets the heartbeats (required)"},
+    {"interval", RW_OPT_DOUBLE, offsetof(struct rw_heartbeat_params, interval), 300, 1, 86400,
+     NULL, 0, NULL, "seconds between heartbeats, sent while events are being accepted"},
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
 };
 
@@ -320,6 +343,11 @@ static int check_name(struct ctx *c, const config_setting_t *s, const char *name
 
 /* ---- sections --------------------------------------------------------- */
 
+static const struct rw_option stall_option = {
+    "stall_after", RW_OPT_DOUBLE, offsetof(struct rw_input_params, stall_after), 120, 0,
+    7 * 86400.0, NULL, 0, NULL,
+    "run: seconds without an accepted event before the input_stall alert (0 = off)"};
+
 static int load_input(struct ctx *c, struct rw_config *cfg, const config_setting_t *g)
 {
     struct rw_input_params *in = &cfg->input;
@@ -327,13 +355,16 @@ static int load_input(struct ctx *c, struct rw_config *cfg, const config_setting
         return 0;
     if (!config_setting_is_group(g))
         return fail(c, g, "expects a group { ... }");
-    static const char *const keys[] = {"endpoints", "bind", "topics", "rcvhwm", NULL};
+    static const char *const keys[] = {"endpoints", "bind",        "topics",
+                                       "rcvhwm",    "stall_after", NULL};
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
         const char *nm = config_setting_name(s);
         if (!in_list(nm, keys))
-            return fail(c, s, "unknown key '%s' (known: endpoints, bind, topics, rcvhwm)", nm);
+            return fail(c, s,
+                        "unknown key '%s' (known: endpoints, bind, topics, rcvhwm, stall_after)",
+                        nm);
         if (strcmp(nm, "endpoints") == 0) {
             if (get_strings(c, s, in->endpoints[0], sizeof in->endpoints[0], RW_MAX_ENDPOINTS,
                             &in->nendpoints))
@@ -347,6 +378,9 @@ static int load_input(struct ctx *c, struct rw_config *cfg, const config_setting
             if (config_setting_type(s) != CONFIG_TYPE_BOOL)
                 return fail(c, s, "expects true or false");
             in->bind = config_setting_get_bool(s);
+        } else if (strcmp(nm, "stall_after") == 0) {
+            if (set_option(c, s, &stall_option, in))
+                return -EINVAL;
         } else if (get_int(c, g, "rcvhwm", &in->rcvhwm, 0, 1 << 30)) {
             return -EINVAL;
         }
@@ -1030,6 +1064,111 @@ static int load_pipeline(struct ctx *c, struct rw_config *cfg, config_t *lc)
     return 0;
 }
 
+/* ---- self-monitoring: http, heartbeat ----------------------------------- */
+
+static int load_http(struct ctx *c, struct rw_config *cfg, const config_setting_t *g)
+{
+    if (!g)
+        return 0; /* absent: off (set_defaults left listen "") */
+    rw_options_defaults(http_options, &cfg->http);
+    if (load_table(c, g, http_options, NULL, &cfg->http))
+        return -EINVAL;
+    if (cfg->http.listen[0]) {
+        char msg[256];
+        struct sockaddr_storage ss;
+        socklen_t len;
+        if (rw_httpd_parse_listen(cfg->http.listen, &ss, &len, msg, sizeof msg))
+            return fail(c, config_setting_get_member(g, "listen"), "%s", msg);
+    }
+    return 0;
+}
+
+static int load_heartbeat(struct ctx *c, struct rw_config *cfg, const config_setting_t *g)
+{
+    if (!g)
+        return 0;
+    rw_options_defaults(heartbeat_options, &cfg->heartbeat);
+    if (load_table(c, g, heartbeat_options, NULL, &cfg->heartbeat))
+        return -EINVAL;
+    struct rw_heartbeat_params *hb = &cfg->heartbeat;
+    const config_setting_t *at = config_setting_get_member(g, "receiver");
+    if (!hb->receiver[0])
+        return fail(c, at ? at : g, "needs a receiver (a `notifiers` name)");
+    const struct rw_notifier_cfg *r = NULL;
+    for (int i = 0; i < cfg->nnotifiers && !r; i++)
+        if (strcmp(cfg->notifiers[i].name, hb->receiver) == 0)
+            r = &cfg->notifiers[i];
+    if (!r) {
+        char known[512] = "";
+        size_t off = 0;
+        for (int i = 0; i < cfg->nnotifiers && off < sizeof known; i++)
+            off += (size_t)snprintf(known + off, sizeof known - off, "%s%s", i ? ", " : "",
+                                    cfg->notifiers[i].name);
+        return fail(c, at, "unknown receiver '%s' (notifiers: %s)", hb->receiver,
+                    cfg->nnotifiers ? known : "none defined");
+    }
+    if (r->min_severity > 0)
+        return fail(c, at,
+                    "receiver '%s' has min_severity = \"%s\": heartbeats (severity info) would "
+                    "never reach it",
+                    hb->receiver, rw_severity_names[r->min_severity]);
+    return 0;
+}
+
+/* The heartbeat's own route, first under the root and without `continue`,
+ * so heartbeats reach heartbeat.receiver only and never share a group with
+ * real alerts (group_by alertname), with no group_wait and a short
+ * group_interval. Each heartbeat is a new alert (its
+ * `beat` label counts up) resolving the previous one, so the group notifies
+ * once per heartbeat the engine sends and never repeats on its own
+ * (repeat_interval of 100 years): silence means no heartbeat was sent. */
+static int heartbeat_route(struct ctx *c, struct rw_config *cfg)
+{
+    struct rw_route *root = cfg->pipeline.root;
+    if (!cfg->heartbeat.receiver[0] || !root)
+        return 0;
+    char msg[256];
+    static const char *const by[] = {"alertname"};
+    struct rw_route *r = rw_route_new(cfg->heartbeat.receiver);
+    if (!r || rw_matchers_add(&r->matchers, "alertname=" RW_RULE_HEARTBEAT, msg, sizeof msg) ||
+        rw_route_set_group_by(r, by, 1, msg, sizeof msg) || rw_route_add_child(root, r)) {
+        rw_route_free(&r);
+        return fail(c, NULL, "out of memory");
+    }
+    for (int i = 0; i < cfg->nnotifiers; i++)
+        if (strcmp(cfg->notifiers[i].name, r->receiver) == 0)
+            r->send_resolved = cfg->notifiers[i].send_resolved;
+    r->group_wait_ms = 0;
+    /* The group's tick is the heartbeat's delivery delay: a tenth of the
+     * interval, between 100 ms and 1 s. */
+    double gi = cfg->heartbeat.interval * 100.0;
+    r->group_interval_ms = gi < 100 ? 100 : gi > 1000 ? 1000 : (int64_t)gi;
+    r->repeat_interval_ms = 100LL * 365 * 86400 * 1000;
+    /* rw_route_add_child appended it: move it to the front. */
+    memmove(root->children + 1, root->children,
+            sizeof *root->children * (size_t)(root->nchildren - 1));
+    root->children[0] = r;
+    for (int i = 0; i < root->nchildren; i++)
+        root->children[i]->index = i;
+    if (rw_route_finalize(root, cfg->pipeline.timeints, msg, sizeof msg))
+        return fail(c, NULL, "heartbeat route: %s", msg);
+    return 0;
+}
+
+/* Rule names rumwatch's own alerts use. */
+static int check_reserved_rules(struct ctx *c, const struct rw_config *cfg)
+{
+    for (int i = 0; i < cfg->nrules; i++)
+        if (strcmp(cfg->rules[i].name, RW_RULE_INPUT_STALL) == 0 ||
+            strcmp(cfg->rules[i].name, RW_RULE_HEARTBEAT) == 0) {
+            snprintf(c->err, c->errlen,
+                     "%s:%d: rules.[%d].name: '%s' is reserved for rumwatch's own alert", c->name,
+                     cfg->rules[i].line, i, cfg->rules[i].name);
+            return -EINVAL;
+        }
+    return 0;
+}
+
 /* ---- entry points ----------------------------------------------------- */
 
 static void set_defaults(struct rw_config *cfg)
@@ -1043,7 +1182,11 @@ static void set_defaults(struct rw_config *cfg)
     cfg->input.ntopics = 1;
     snprintf(cfg->input.topics[0], sizeof cfg->input.topics[0], "rum.");
     cfg->input.rcvhwm = 1000000;
+    cfg->input.stall_after = stall_option.def;
     cfg->page_ids = RW_IDS_DIGITS;
+    rw_options_defaults(http_options, &cfg->http);
+    cfg->http.listen[0] = '\0'; /* off unless the `http` group is there */
+    rw_options_defaults(heartbeat_options, &cfg->heartbeat);
 }
 
 static int load_root(struct ctx *c, struct rw_config *cfg, config_t *lc, int builtin);
@@ -1086,13 +1229,14 @@ static int load_root(struct ctx *c, struct rw_config *cfg, config_t *lc, int bui
     const config_setting_t *root = config_root_setting(lc);
     static const char *const top[] = {"engine", "input",     "pages",  "scopes",
                                       "rules",  "notifiers", "notify", "route",
-                                      "inhibit_rules", "time_intervals", NULL};
+                                      "inhibit_rules", "time_intervals", "http", "heartbeat",
+                                      NULL};
     for (int i = 0; i < config_setting_length(root); i++) {
         const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
         if (!in_list(config_setting_name(s), top))
             return fail(c, s,
                         "unknown key '%s' (known: engine, input, pages, scopes, rules, notifiers, "
-                        "notify, route, inhibit_rules, time_intervals)",
+                        "notify, route, inhibit_rules, time_intervals, http, heartbeat)",
                         config_setting_name(s));
     }
     const config_setting_t *s;
@@ -1116,6 +1260,9 @@ static int load_root(struct ctx *c, struct rw_config *cfg, config_t *lc, int bui
     if ((s = config_lookup(lc, "notifiers")) && load_notifiers(c, cfg, s))
         return -EINVAL;
     if (load_notify(c, cfg, config_lookup(lc, "notify")) || load_pipeline(c, cfg, lc))
+        return -EINVAL;
+    if (check_reserved_rules(c, cfg) || load_http(c, cfg, config_lookup(lc, "http")) ||
+        load_heartbeat(c, cfg, config_lookup(lc, "heartbeat")) || heartbeat_route(c, cfg))
         return -EINVAL;
     /* Every series keeps one window slot per window that can still be open:
      * bound them, or a small window with a long lateness costs megabytes a series. */
@@ -1290,7 +1437,20 @@ void rw_config_print(const struct rw_config *c, FILE *out)
     fprintf(out, "];\n  bind = %s;\n  topics = [", c->input.bind ? "true" : "false");
     for (int i = 0; i < c->input.ntopics; i++)
         fprintf(out, "%s\"%s\"", i ? ", " : "", c->input.topics[i]);
-    fprintf(out, "];\n  rcvhwm = %d;\n};\n", c->input.rcvhwm);
+    fprintf(out, "];\n  rcvhwm = %d;\n  stall_after = %g;\n};\n", c->input.rcvhwm,
+            c->input.stall_after);
+    if (c->http.listen[0]) {
+        fprintf(out, "http = {\n");
+        print_table(out, http_options, &c->http, "  ");
+        fprintf(out, "};\n");
+    } else {
+        fprintf(out, "# http: off (no `http` group)\n");
+    }
+    if (c->heartbeat.receiver[0]) {
+        fprintf(out, "heartbeat = {\n");
+        print_table(out, heartbeat_options, &c->heartbeat, "  ");
+        fprintf(out, "};\n");
+    }
     fprintf(out, "pages = {\n  ids = \"%s\";\n  rewrite = (", rw_id_mode_names[c->page_ids]);
     for (int i = 0; i < c->nrewrites; i++) {
         fprintf(out, "%s\n    { match = ", i ? "," : "");
@@ -1368,6 +1528,8 @@ void rw_config_print(const struct rw_config *c, FILE *out)
     if (c->pipeline.root) {
         if (c->route_implicit)
             fprintf(out, "# no `route` in the config: every alert goes on its own to every receiver\n");
+        if (c->heartbeat.receiver[0])
+            fprintf(out, "# the first route is the heartbeat's own (added for `heartbeat`)\n");
         fprintf(out, "route = ");
         print_route(out, c->pipeline.root, 0);
         fprintf(out, ";\n");

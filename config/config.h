@@ -50,7 +50,25 @@ struct rw_input_params {
     char topics[RW_MAX_TOPICS][128];
     int ntopics;
     int rcvhwm;
+    double stall_after; /* s without an accepted event before input_stall (run); 0 = off */
 };
+
+/* The self-monitoring HTTP endpoint (`http`; docs/operations.md). Absent
+ * group or listen "" = off. */
+struct rw_http_params {
+    char listen[128];    /* "127.0.0.1:9464", "[::1]:9464"; "" = off */
+    double tick_timeout; /* s: /healthz fails when the engine loop has not run for this long */
+};
+
+/* The deadman heartbeat (`heartbeat`): receiver "" = off. */
+struct rw_heartbeat_params {
+    char receiver[RW_NOTIFIER_NAME_MAX]; /* a `notifiers` name */
+    double interval;                     /* s between heartbeats while events are accepted */
+};
+
+/* Rule names of rumwatch's own alerts: a configured rule may not take them. */
+#define RW_RULE_INPUT_STALL "input_stall"
+#define RW_RULE_HEARTBEAT "rumwatch_heartbeat"
 
 struct rw_scope_cfg {
     char name[RW_NAME_MAX];
@@ -130,6 +148,8 @@ struct rw_config {
      * receiver at once (route_implicit = 1); root is NULL without receivers. */
     struct rw_pipeline_cfg pipeline;
     int route_implicit;
+    struct rw_http_params http;
+    struct rw_heartbeat_params heartbeat; /* adds a first route for it (config.c) */
 };
 
 /* The built-in copy of config/rumwatch.conf (generated at build time). */

@@ -113,6 +113,7 @@ struct scope {
     int max_series;
     int nparents;
     int parents[RW_MAX_SCOPES]; /* scopes whose dims are a strict subset, most general first */
+    uint64_t created, expired, folded; /* series born, expired; events folded into "(other)" */
 };
 
 struct transition {
@@ -537,6 +538,7 @@ static struct series *new_series(struct rw_engine *e, struct scope *sc, const ch
     s->next = sc->buckets[b];
     sc->buckets[b] = s;
     sc->count++;
+    sc->created++;
     if (sc->count > sc->nbuckets && sc->nbuckets < sc->max_buckets)
         grow_table(sc);
     e->st.series++;
@@ -604,6 +606,7 @@ static struct series *find_or_create(struct rw_engine *e, struct scope *sc, cons
         }
         h = hash_key(key, n);
         e->st.folded++;
+        sc->folded++;
         s = lookup(sc, key, n, h);
         if (s)
             return s;
@@ -624,6 +627,7 @@ static void unlink_series(struct rw_engine *e, struct scope *sc, struct series *
         *pp = s->next;
     sc->count--;
     sc->gen++;
+    sc->expired++;
     e->st.series--;
     e->st.series_expired++;
     free_series(e, sc, s);
@@ -1865,6 +1869,79 @@ void rw_engine_get_stats(const struct rw_engine *e, struct rw_engine_stats *out)
 uint64_t rw_engine_scope_series(const struct rw_engine *e, int scope)
 {
     return scope >= 0 && scope < e->nscopes ? e->scopes[scope].count : 0;
+}
+
+void rw_engine_scope_stats(const struct rw_engine *e, int scope, struct rw_engine_scope_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (scope < 0 || scope >= e->nscopes)
+        return;
+    for (int si = 0; si < e->nlive; si++) {
+        const struct scope *sc = &e->scopes[si];
+        if (si != scope && sc->base != scope)
+            continue;
+        int c = si != scope;
+        out->has_custom |= c;
+        out->series[c] = sc->count;
+        out->created[c] = sc->created;
+        out->expired[c] = sc->expired;
+        out->folded[c] = sc->folded;
+    }
+}
+
+/* ---- current alerts (/api/alerts) -------------------------------------- */
+
+json_t *rw_engine_alerts_json(const struct rw_engine *e, size_t max,
+                              struct rw_engine_alert_counts *counts)
+{
+    struct rw_engine_alert_counts c = {0};
+    json_t *out = json_array();
+    for (int si = 0; si < e->nlive; si++) {
+        const struct scope *sc = &e->scopes[si];
+        for (size_t b = 0; b < sc->nbuckets; b++)
+            for (const struct series *s = sc->buckets[b]; s; s = s->next)
+                for (int k = 0; k < sc->nrules; k++) {
+                    const struct alert_state *a = astate(sc, s, k);
+                    if (a->state == RW_ALERT_INACTIVE)
+                        continue;
+                    int firing = a->state == RW_ALERT_FIRING;
+                    if (firing)
+                        c.firing++;
+                    else
+                        c.pending++;
+                    c.flapping += a->flapping;
+                    c.grouped += firing && a->parent != 0;
+                    if (!out || json_array_size(out) >= max) {
+                        c.truncated++;
+                        continue;
+                    }
+                    const struct rw_rule_cfg *r = &e->cfg->rules[sc->rs[k].rule];
+                    const char *app, *vals[RW_MAX_DIMS];
+                    size_t app_len, lens[RW_MAX_DIMS];
+                    split_key(s, &app, &app_len, sc->ndims, vals, lens);
+                    json_t *scope = json_object();
+                    for (int d = 0; d < sc->ndims; d++)
+                        json_object_set_new(scope, sc->dim[d], json_stringn(vals[d], lens[d]));
+                    char fp[17], parent[17];
+                    snprintf(fp, sizeof fp, "%016llx", (unsigned long long)series_fp(e, sc, s, r));
+                    snprintf(parent, sizeof parent, "%016llx", (unsigned long long)a->parent);
+                    json_t *o = json_pack(
+                        "{s:s, s:s, s:s, s:s, s:s, s:s#, s:s, s:o, s:I, s:s, s:b}", "rule",
+                        r->name, "state", firing ? "firing" : "pending", "severity",
+                        rw_severity_names[r->severity], "metric", rw_metric_names[r->metric],
+                        "stat", rw_stat_names[r->stat], "app", app, (int)app_len, "scope_name",
+                        sc->base >= 0 ? e->scopes[sc->base].cfg->name : sc->cfg->name, "scope",
+                        scope, "since", (json_int_t)(((int64_t)a->since_w + e->win0) * e->win_ms),
+                        "fingerprint", fp, "flapping", a->flapping);
+                    if (o && firing && a->parent)
+                        json_object_set_new(o, "parent", json_string(parent));
+                    if (!o || json_array_append_new(out, o))
+                        c.truncated++;
+                }
+    }
+    if (counts)
+        *counts = c;
+    return out;
 }
 
 /* ---- --csv replay ----------------------------------------------------- */

@@ -14,6 +14,7 @@
 #ifndef RW_ENGINE_H
 #define RW_ENGINE_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,6 +76,32 @@ void rw_engine_finish(struct rw_engine *e);
 void rw_engine_get_stats(const struct rw_engine *e, struct rw_engine_stats *out);
 /* Series alive in scope i (of cfg->scopes). */
 uint64_t rw_engine_scope_series(const struct rw_engine *e, int scope);
+
+/* One configured scope's keyspace ([0]: RUM events; [1]: its custom metric
+ * twin, when custom rules run on the scope: has_custom). Zeros for a bad index. */
+struct rw_engine_scope_stats {
+    int has_custom;
+    uint64_t series[2];  /* alive now, "(other)" included */
+    uint64_t created[2]; /* series born since start */
+    uint64_t expired[2]; /* idle series forgotten */
+    uint64_t folded[2];  /* events that went to "(other)" (scope full) */
+};
+void rw_engine_scope_stats(const struct rw_engine *e, int scope, struct rw_engine_scope_stats *out);
+
+/* Pending and firing alerts now (for /api/alerts and the metrics): a new
+ * array of at most `max` objects {"rule", "state": "pending"|"firing",
+ * "severity", "metric", "stat", "app", "scope_name", "scope": {dim: value},
+ * "since": epoch ms (end of the episode's first breaching window),
+ * "fingerprint": 16 hex, "parent": 16 hex (firing, grouped under it),
+ * "flapping": bool}, in keyspace order. counts (may be NULL) gets the
+ * totals over every alert, listed or not. Walks every series and rule: call
+ * it when windows close, not per event. NULL only on ENOMEM. */
+struct rw_engine_alert_counts {
+    uint64_t pending, firing, flapping, grouped; /* grouped: firing under a parent */
+    uint64_t truncated;                          /* not listed (max reached) */
+};
+json_t *rw_engine_alerts_json(const struct rw_engine *e, size_t max,
+                              struct rw_engine_alert_counts *counts);
 
 /* Replay of an exported series (--csv NAME): `name` is "metric" or
  * "metric.stat"; the rules watching that metric (and stat) are run over one

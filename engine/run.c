@@ -8,20 +8,42 @@
  * so a slow receiver never blocks ingest. On shutdown, queued notifications
  * are delivered for up to engine.drain_timeout seconds; the rest stays in the
  * outbox for the next start.
+ *
+ * Watching the watcher (docs/operations.md): the loop also runs the
+ * input_stall alert and the heartbeat (engine/watch.h), counts what the
+ * input lets us see (messages, connections, sequence gaps:
+ * engine/inputseq.h), and, with `http`, publishes to the HTTP thread
+ * (engine/httpd.h) a tick every turn, a snapshot of its counters every
+ * second and at every window close, and the current alerts at every window
+ * close. The HTTP thread never holds up this loop.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "config/config.h"
+#include "engine/alertbook.h"
 #include "engine/cmd.h"
 #include "engine/engine.h"
+#include "engine/httpd.h"
+#include "engine/inputseq.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
+#include "engine/watch.h"
 #include "notifiers/delivery.h"
+
+#define SEQ_MAX_STREAMS 4096  /* (publisher, topic) sequences checked */
+#define SEQ_MAX_PUBLISHERS 64 /* publisher ids with their own counters */
+#define BOOK_MAX 10000        /* firing alert lines kept for /api/alerts */
+#define API_MAX_ALERTS 10000  /* alerts listed by /api/alerts */
+#define PUBLISH_MS 1000       /* snapshot period for /metrics */
+#define MONITOR_EP "inproc://rumwatch-input-monitor"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -34,6 +56,7 @@ static void on_signal(int sig)
 struct run_sink {
     FILE *out;
     struct rw_delivery *delivery;
+    struct rw_alertbook *book; /* with http only */
 };
 
 static void emit_line(void *ctx, const char *line, int notify)
@@ -44,15 +67,42 @@ static void emit_line(void *ctx, const char *line, int notify)
     fflush(o->out);
     if (notify && o->delivery)
         rw_delivery_submit(o->delivery, line);
+    if (o->book)
+        rw_alertbook_note(o->book, line);
 }
 
-static void log_stats(const struct rw_engine *e, struct rw_delivery *d, int64_t now)
+/* rumwatch's own alerts (input_stall): like any alert line. */
+static void emit_own(void *ctx, const char *line)
+{
+    emit_line(ctx, line, 1);
+}
+
+/* Heartbeats go to the pipeline only: they are not alert transitions. */
+static void emit_heartbeat(void *ctx, const char *line)
+{
+    struct run_sink *o = ctx;
+    if (o->delivery)
+        rw_delivery_submit(o->delivery, line);
+}
+
+/* What the ZeroMQ side lets us see. */
+struct run_input {
+    void *sub;
+    void *mon; /* PAIR receiving the SUB socket's connection events, NULL if unavailable */
+    struct rw_inputseq *seq;
+    uint64_t messages, connects, disconnects;
+};
+
+static void log_stats(const struct rw_engine *e, struct rw_delivery *d, const struct run_input *in,
+                      int64_t now)
 {
     struct rw_engine_stats st;
     rw_engine_get_stats(e, &st);
     struct rw_delivery_stats ds = {0};
     if (d)
         rw_delivery_stats(d, &ds);
+    struct rw_inputseq_stats qs;
+    rw_inputseq_stats(in->seq, &qs);
     uint64_t rej = 0;
     for (int i = 1; i < RW_NREJECT; i++)
         rej += st.rejected[i];
@@ -62,7 +112,7 @@ static void log_stats(const struct rw_engine *e, struct rw_delivery *d, int64_t 
            "notify_sent=%llu notify_failed=%llu notify_retried=%llu notify_dropped=%llu "
            "notify_pending=%llu notify_dead=%llu notify_dropped_oldest=%llu notify_silenced=%llu "
            "notify_inhibited=%llu notify_muted=%llu notify_groups=%llu notify_resent=%llu "
-           "watermark_lag_ms=%lld",
+           "watermark_lag_ms=%lld input_messages=%llu input_lost=%llu input_disconnects=%llu",
            (unsigned long long)st.received, (unsigned long long)st.accepted,
            (unsigned long long)rej, (unsigned long long)st.series, (unsigned long long)st.folded,
            (unsigned long long)st.windows_closed, (unsigned long long)st.firing_now,
@@ -74,7 +124,9 @@ static void log_stats(const struct rw_engine *e, struct rw_delivery *d, int64_t 
            (unsigned long long)ds.dropped_oldest, (unsigned long long)ds.silenced,
            (unsigned long long)ds.inhibited, (unsigned long long)ds.muted,
            (unsigned long long)ds.groups, (unsigned long long)ds.resent,
-           (long long)(st.watermark == INT64_MIN ? 0 : now - st.watermark));
+           (long long)(st.watermark == INT64_MIN ? 0 : now - st.watermark),
+           (unsigned long long)in->messages, (unsigned long long)qs.lost,
+           (unsigned long long)in->disconnects);
 }
 
 /* Ingest one message body: one JSON object or several separated by newlines. */
@@ -93,7 +145,7 @@ static void ingest_body(struct rw_engine *e, const char *p, size_t len)
     }
 }
 
-static int open_input(void *zctx, const struct rw_config *cfg, void **out)
+static int open_input(void *zctx, const struct rw_config *cfg, struct run_input *in)
 {
     void *sub = zmq_socket(zctx, ZMQ_SUB);
     if (!sub)
@@ -110,68 +162,225 @@ static int open_input(void *zctx, const struct rw_config *cfg, void **out)
         zmq_setsockopt(sub, ZMQ_SUBSCRIBE, cfg->input.topics[i], strlen(cfg->input.topics[i]));
     if (cfg->input.ntopics == 0)
         zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+    /* Connection events (a peer lost, or cut off by ZMQ_MAXMSGSIZE) are the
+     * input loss ZeroMQ reports; watched before any connection exists. */
+    if (zmq_socket_monitor(sub, MONITOR_EP,
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) ==
+        0) {
+        in->mon = zmq_socket(zctx, ZMQ_PAIR);
+        if (in->mon)
+            zmq_setsockopt(in->mon, ZMQ_LINGER, &linger, sizeof linger);
+        if (in->mon && zmq_connect(in->mon, MONITOR_EP) != 0) {
+            zmq_close(in->mon);
+            in->mon = NULL;
+        }
+    }
+    if (!in->mon)
+        rw_log(RW_LOG_WARN, "input",
+               "msg=\"no connection monitor: connects/disconnects not counted\"");
     for (int i = 0; i < cfg->input.nendpoints; i++) {
         const char *ep = cfg->input.endpoints[i];
         int rc = cfg->input.bind ? zmq_bind(sub, ep) : zmq_connect(sub, ep);
         if (rc != 0) {
             fprintf(stderr, "rumwatch: cannot %s %s: %s\n", cfg->input.bind ? "bind" : "connect",
                     ep, zmq_strerror(zmq_errno()));
+            if (in->mon) {
+                zmq_socket_monitor(sub, NULL, 0);
+                zmq_close(in->mon);
+                in->mon = NULL;
+            }
             zmq_close(sub);
             return -1;
         }
         rw_log(RW_LOG_INFO, "input", "msg=\"%s\" endpoint=%s rcvhwm=%d",
                cfg->input.bind ? "bound" : "connected", ep, hwm);
     }
-    *out = sub;
+    in->sub = sub;
     return 0;
 }
 
-/* Receive up to `budget` messages without blocking; returns how many. */
-static int drain_socket(struct rw_engine *e, void *sub, int budget, size_t max_message)
+/* Count the monitor's events: [u16 event, u32 value][endpoint] each. */
+static void drain_monitor(struct run_input *in)
+{
+    for (int n = 0; in->mon && n < 1000; n++) {
+        zmq_msg_t a, b;
+        zmq_msg_init(&a);
+        if (zmq_msg_recv(&a, in->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&a);
+            return;
+        }
+        uint16_t ev = 0;
+        if (zmq_msg_size(&a) >= 2)
+            memcpy(&ev, zmq_msg_data(&a), 2);
+        int more = zmq_msg_more(&a);
+        zmq_msg_close(&a);
+        while (more) { /* the endpoint frame */
+            zmq_msg_init(&b);
+            more = zmq_msg_recv(&b, in->mon, 0) >= 0 && zmq_msg_more(&b);
+            zmq_msg_close(&b);
+        }
+        if (ev == ZMQ_EVENT_CONNECTED || ev == ZMQ_EVENT_ACCEPTED)
+            in->connects++;
+        else if (ev == ZMQ_EVENT_DISCONNECTED)
+            in->disconnects++;
+    }
+}
+
+/* Receive up to `budget` messages without blocking; returns how many.
+ * A message is [topic][body], [body] alone, or [topic][body][sequence]. */
+static int drain_socket(struct rw_engine *e, struct run_input *in, int budget, size_t max_message)
 {
     int got = 0;
-    zmq_msg_t a, b;
+    zmq_msg_t f[3];
     while (got < budget) {
-        zmq_msg_init(&a);
-        if (zmq_msg_recv(&a, sub, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&a);
+        zmq_msg_init(&f[0]);
+        if (zmq_msg_recv(&f[0], in->sub, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&f[0]);
             break;
         }
         got++;
-        zmq_msg_t *body = &a;
-        int more = zmq_msg_more(&a);
-        int extra = 0;
-        if (more) {
-            /* [topic][body]: the topic only routes; the body is the second frame. */
-            zmq_msg_init(&b);
-            if (zmq_msg_recv(&b, sub, 0) >= 0)
-                body = &b;
-            more = zmq_msg_more(&b);
-            while (more) {
-                zmq_msg_t x;
-                zmq_msg_init(&x);
-                zmq_msg_recv(&x, sub, 0);
-                more = zmq_msg_more(&x);
+        in->messages++;
+        int nf = 1, extra = 0;
+        int more = zmq_msg_more(&f[0]);
+        while (more) {
+            zmq_msg_t x;
+            zmq_msg_init(&x);
+            if (zmq_msg_recv(&x, in->sub, 0) < 0) {
+                zmq_msg_close(&x);
+                break;
+            }
+            more = zmq_msg_more(&x);
+            if (nf < 3)
+                f[nf++] = x;
+            else {
                 zmq_msg_close(&x);
                 extra = 1;
             }
         }
+        zmq_msg_t *body = nf >= 2 ? &f[1] : &f[0];
         size_t len = zmq_msg_size(body);
+        if (nf == 3 && !extra)
+            rw_inputseq_note(in->seq, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), zmq_msg_data(&f[2]),
+                             zmq_msg_size(&f[2]));
         if (len > max_message || extra) {
             static struct rw_ratelimit rl;
             uint64_t supp;
             rw_engine_count_reject(e, extra ? RW_REJ_SHAPE : RW_REJ_OVERSIZE);
             if (rw_ratelimit_ok(&rl, 10000, &supp))
-                rw_log(RW_LOG_WARN, "input", "msg=\"message dropped\" reason=%s bytes=%zu suppressed=%llu",
+                rw_log(RW_LOG_WARN, "input",
+                       "msg=\"message dropped\" reason=%s bytes=%zu suppressed=%llu",
                        extra ? "too_many_frames" : "oversize", len, (unsigned long long)supp);
         } else {
             ingest_body(e, zmq_msg_data(body), len);
         }
-        if (body == &b)
-            zmq_msg_close(&b);
-        zmq_msg_close(&a);
+        for (int i = 0; i < nf; i++)
+            zmq_msg_close(&f[i]);
     }
     return got;
+}
+
+/* ---- watching the watcher ----------------------------------------------------- */
+
+struct run_obs {
+    struct rw_httpd *http; /* NULL without `http` */
+    struct rw_watch *watch;
+    struct rw_histogram eval;
+    struct rw_engine_alert_counts alerts;
+    uint64_t windows_seen;
+    int alerts_dirty;
+    int stalled_seen;
+    int64_t next_publish;
+    int64_t start_wall;
+};
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void publish_alerts(struct run_obs *ob, const struct rw_engine *e, struct run_sink *sink)
+{
+    json_t *list = rw_engine_alerts_json(e, API_MAX_ALERTS, &ob->alerts);
+    json_t *own = json_array();
+    json_t *stall = rw_watch_active(ob->watch);
+    if (stall)
+        json_array_append_new(own, stall);
+    rw_httpd_publish_alerts(
+        ob->http,
+        rw_alertbook_render(sink->book, list, own, (size_t)ob->alerts.truncated, rw_wall_ms()));
+    json_decref(own);
+}
+
+static void publish_snapshot(struct run_obs *ob, const struct rw_config *cfg,
+                             const struct rw_engine *e, const struct run_sink *sink,
+                             const struct run_input *in)
+{
+    struct rw_metrics_snap *s = calloc(1, sizeof *s);
+    if (!s)
+        return;
+    s->wall_ms = rw_wall_ms();
+    s->start_wall_ms = ob->start_wall;
+    rw_engine_get_stats(e, &s->engine);
+    s->nscopes = cfg->nscopes;
+    for (int i = 0; i < cfg->nscopes; i++) {
+        snprintf(s->scopes[i].name, sizeof s->scopes[i].name, "%s", cfg->scopes[i].name);
+        s->scopes[i].max_series = cfg->scopes[i].max_series;
+        rw_engine_scope_stats(e, i, &s->scopes[i].st);
+    }
+    s->eval = ob->eval;
+    s->alerts = ob->alerts;
+    s->delivery_on = sink->delivery != NULL;
+    rw_delivery_stats(sink->delivery, &s->delivery);
+    s->rcvhwm = cfg->input.rcvhwm;
+    s->messages = in->messages;
+    s->connects = in->connects;
+    s->disconnects = in->disconnects;
+    rw_inputseq_stats(in->seq, &s->seq);
+    s->npubs = rw_inputseq_publishers(in->seq, s->pubs, RW_METRICS_MAX_PUBS);
+    s->stall_after = cfg->input.stall_after;
+    s->heartbeat_interval = cfg->heartbeat.receiver[0] ? cfg->heartbeat.interval : 0;
+    rw_watch_stats(ob->watch, rw_mono_ms(), &s->watch);
+    s->snapshot_wall_ms = 0; /* no state snapshots yet: rumwatch_snapshot_age_seconds is NaN */
+    rw_httpd_publish(ob->http, s);
+    free(s);
+}
+
+/* One loop turn's bookkeeping after ingest: windows, the watch, publishing. */
+static void observe_turn(struct run_obs *ob, const struct rw_config *cfg, struct rw_engine *e,
+                         struct run_sink *sink, const struct run_input *in, int64_t late_ms)
+{
+    int64_t t0 = mono_us();
+    rw_engine_advance(e, rw_wall_ms() - late_ms);
+    struct rw_engine_stats st;
+    rw_engine_get_stats(e, &st);
+    if (st.windows_closed != ob->windows_seen) {
+        uint64_t n = st.windows_closed - ob->windows_seen;
+        rw_histogram_observe(&ob->eval, (double)(mono_us() - t0) / 1e6 / (double)n, n);
+        ob->windows_seen = st.windows_closed;
+        ob->alerts_dirty = 1;
+    }
+    int64_t now = rw_mono_ms();
+    rw_watch_tick(ob->watch, st.received, st.accepted, now, rw_wall_ms());
+    if (!ob->http)
+        return;
+    struct rw_watch_stats ws;
+    rw_watch_stats(ob->watch, now, &ws);
+    if (ws.stalled != ob->stalled_seen) {
+        ob->stalled_seen = ws.stalled;
+        ob->alerts_dirty = 1;
+    }
+    rw_httpd_tick(ob->http, now);
+    if (ob->alerts_dirty) {
+        publish_alerts(ob, e, sink);
+        ob->alerts_dirty = 0;
+        ob->next_publish = 0; /* and the counters that go with them */
+    }
+    if (now >= ob->next_publish) {
+        publish_snapshot(ob, cfg, e, sink, in);
+        ob->next_publish = now + PUBLISH_MS;
+    }
 }
 
 int rw_cmd_run(int argc, char **argv)
@@ -194,7 +403,7 @@ int rw_cmd_run(int argc, char **argv)
     struct rw_config *cfg = rw_cmd_load_config(cfg_path);
     if (!cfg)
         return 2;
-    struct run_sink sink = {stdout, NULL};
+    struct run_sink sink = {stdout, NULL, NULL};
     if (out_path && !(sink.out = fopen(out_path, "a"))) {
         fprintf(stderr, "rumwatch: cannot write %s: %s\n", out_path, strerror(errno));
         rw_config_free(&cfg);
@@ -209,11 +418,29 @@ int rw_cmd_run(int argc, char **argv)
 
     int rc = 0;
     void *zctx = zmq_ctx_new();
-    void *sub = NULL;
+    struct run_input in = {0};
+    struct run_obs ob = {0};
     struct rw_engine *e = NULL;
-    if (open_input(zctx, cfg, &sub)) {
+    char err[512] = "";
+    ob.start_wall = rw_wall_ms();
+    if (!(in.seq = rw_inputseq_new(SEQ_MAX_STREAMS, SEQ_MAX_PUBLISHERS))) {
+        fprintf(stderr, "rumwatch: out of memory\n");
         rc = 1;
         goto out;
+    }
+    if (open_input(zctx, cfg, &in)) {
+        rc = 1;
+        goto out;
+    }
+    if (cfg->http.listen[0]) {
+        ob.http = rw_httpd_start(cfg->http.listen, cfg->http.tick_timeout, err, sizeof err);
+        if (!ob.http || !(sink.book = rw_alertbook_new(BOOK_MAX))) {
+            fprintf(stderr, "rumwatch: %s\n", ob.http ? "out of memory" : err);
+            rc = 1;
+            goto out;
+        }
+        rw_log(RW_LOG_INFO, "http", "msg=\"listening\" listen=%s port=%d", cfg->http.listen,
+               rw_httpd_port(ob.http));
     }
     int failed = 0;
     sink.delivery = rw_cmd_start_delivery(zctx, cfg, 0, 1, &failed);
@@ -221,12 +448,25 @@ int rw_cmd_run(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    for (int i = 0; i < cfg->nnotifiers && cfg->heartbeat.receiver[0]; i++)
+        if (strcmp(cfg->notifiers[i].name, cfg->heartbeat.receiver) == 0 &&
+            (!sink.delivery || !cfg->notifiers[i].url[0]))
+            rw_log(RW_LOG_WARN, "watch",
+                   "msg=\"heartbeat receiver cannot send: no heartbeats\" receiver=%s",
+                   cfg->heartbeat.receiver);
 
     struct rw_alert_sink as = {emit_line, &sink};
-    char err[512] = "";
     e = rw_engine_new(cfg, &as, err, sizeof err);
     if (!e) {
         fprintf(stderr, "rumwatch: %s\n", err);
+        rc = 1;
+        goto out;
+    }
+    struct rw_watch_opts wo = {cfg->input.stall_after,
+                               cfg->heartbeat.receiver[0] ? cfg->heartbeat.interval : 0};
+    struct rw_watch_sink wsink = {emit_own, emit_heartbeat, &sink};
+    if (!(ob.watch = rw_watch_new(&wo, &wsink, rw_mono_ms(), ob.start_wall))) {
+        fprintf(stderr, "rumwatch: out of memory\n");
         rc = 1;
         goto out;
     }
@@ -236,23 +476,28 @@ int rw_cmd_run(int argc, char **argv)
     int64_t next_stats = rw_mono_ms() + stats_ms;
     rw_engine_advance(e, rw_wall_ms() - late_ms);
     rw_log(RW_LOG_INFO, "run",
-           "msg=\"started\" version=%s config=%s scopes=%d rules=%d receivers=%d state_dir=%s",
+           "msg=\"started\" version=%s config=%s scopes=%d rules=%d receivers=%d state_dir=%s "
+           "http=%s stall_after_s=%g heartbeat=%s",
            RW_VERSION, cfg->source, cfg->nscopes, cfg->nrules, cfg->nnotifiers,
-           sink.delivery ? cfg->notify.state_dir : "-");
+           sink.delivery ? cfg->notify.state_dir : "-",
+           cfg->http.listen[0] ? cfg->http.listen : "-", cfg->input.stall_after,
+           cfg->heartbeat.receiver[0] ? cfg->heartbeat.receiver : "-");
 
     while (!stop_requested) {
-        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
-        int n = zmq_poll(&item, 1, 100);
+        zmq_pollitem_t items[2] = {{in.sub, 0, ZMQ_POLLIN, 0}, {in.mon, 0, ZMQ_POLLIN, 0}};
+        int n = zmq_poll(items, in.mon ? 2 : 1, 100);
         if (n < 0 && zmq_errno() != EINTR) {
-            rw_log(RW_LOG_ERROR, "input", "msg=\"poll failed\" err=\"%s\"", zmq_strerror(zmq_errno()));
+            rw_log(RW_LOG_ERROR, "input", "msg=\"poll failed\" err=\"%s\"",
+                   zmq_strerror(zmq_errno()));
             rc = 1;
             break;
         }
+        drain_monitor(&in);
         /* Bounded batches so the clock below is never starved under load. */
-        drain_socket(e, sub, 4096, (size_t)cfg->engine.max_message);
-        rw_engine_advance(e, rw_wall_ms() - late_ms);
+        drain_socket(e, &in, 4096, (size_t)cfg->engine.max_message);
+        observe_turn(&ob, cfg, e, &sink, &in, late_ms);
         if (stats_ms > 0 && rw_mono_ms() >= next_stats) {
-            log_stats(e, sink.delivery, rw_wall_ms());
+            log_stats(e, sink.delivery, &in, rw_wall_ms());
             next_stats = rw_mono_ms() + stats_ms; /* no burst after a stall */
         }
     }
@@ -260,17 +505,25 @@ int rw_cmd_run(int argc, char **argv)
      * (bounded to a second) before stopping, so a stop loses no input. */
     int64_t until = rw_mono_ms() + 1000;
     while (!(rc) && rw_mono_ms() < until &&
-           drain_socket(e, sub, 4096, (size_t)cfg->engine.max_message) > 0)
+           drain_socket(e, &in, 4096, (size_t)cfg->engine.max_message) > 0)
         ;
     rw_log(RW_LOG_INFO, "run", "msg=\"stopping\" drain_timeout_s=%g", cfg->engine.drain_timeout);
-    log_stats(e, sink.delivery, rw_wall_ms());
+    log_stats(e, sink.delivery, &in, rw_wall_ms());
 out:
-    if (sub)
-        zmq_close(sub);
+    rw_httpd_stop(&ob.http);
+    if (in.mon) {
+        zmq_socket_monitor(in.sub, NULL, 0);
+        zmq_close(in.mon);
+    }
+    if (in.sub)
+        zmq_close(in.sub);
     if (sink.delivery) {
         rw_delivery_destroy(&sink.delivery, (int)(cfg->engine.drain_timeout * 1000));
     }
+    rw_watch_destroy(&ob.watch);
     rw_engine_destroy(&e);
+    rw_alertbook_destroy(&sink.book);
+    rw_inputseq_destroy(&in.seq);
     zmq_ctx_term(zctx);
     if (sink.out != stdout)
         fclose(sink.out);
