@@ -40,6 +40,10 @@ static void free_names(char **names, int n)
 int rw_route_set_group_by(struct rw_route *r, const char *const *names, int n, char *err,
                           size_t errlen)
 {
+    if (n < 0) {
+        snprintf(err, errlen, "group_by: negative count");
+        return -EINVAL;
+    }
     int all = 0;
     for (int i = 0; i < n; i++) {
         if (strcmp(names[i], "...") == 0) {
@@ -61,7 +65,7 @@ int rw_route_set_group_by(struct rw_route *r, const char *const *names, int n, c
             }
     }
     char **copy = NULL;
-    if (!all && n) {
+    if (!all && n > 0) {
         copy = calloc((size_t)n, sizeof *copy);
         if (!copy)
             goto oom;

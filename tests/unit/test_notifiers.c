@@ -419,8 +419,9 @@ static void test_req_headers(void)
 
 static void expect_body(const json_t *got, const char *name)
 {
-    char path[256];
-    snprintf(path, sizeof path, "tests/fixtures/notify/%s", name);
+    char path[512];
+    int pl = snprintf(path, sizeof path, "tests/fixtures/notify/%s", name);
+    CHECK(pl > 0 && (size_t)pl < sizeof path);
     if (updating()) {
         CHECK(json_dump_file(got, path, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) == 0);
         FILE *f = fopen(path, "a");
