@@ -298,7 +298,17 @@ wait_for 10 stall_resolved || { dump; fail "input_stall did not resolve"; }
 wait_http 5 "http://127.0.0.1:$mport/healthz" || fail "/healthz not 200 after events resumed"
 hook_resolved() { grep '"path":"/hook"' "$WORK/recv.jsonl" | grep '"alertname":"input_stall"' | grep -q '"status":"resolved"'; }
 wait_for 10 hook_resolved || fail "input_stall resolution not notified"
-[ "$(metric rumwatch_input_stalls_total)" = "1.0" ] || fail "rumwatch_input_stalls_total != 1"
+# One stall per input_stall firing line: on a loaded machine the daemon may
+# also see one before the first publisher connects, so count the lines.
+# The counters are republished once a second: wait for them.
+nstall=$(grep -c '"state":"firing","rule":"input_stall"' "$WORK/alerts.jsonl" || true)
+[ "$nstall" -ge 1 ] || fail "no input_stall firing line"
+stalls_match() {
+  python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) == float(sys.argv[2]) else 1)' \
+    "$(metric rumwatch_input_stalls_total)" "$nstall"
+}
+wait_for 5 stalls_match ||
+  fail "rumwatch_input_stalls_total $(metric rumwatch_input_stalls_total) != $nstall input_stall firing lines"
 ok "events resumed: input_stall resolved (output and receiver), /healthz 200"
 
 kill -TERM $rwpid
