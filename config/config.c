@@ -1349,7 +1349,7 @@ static void print_quoted(FILE *out, const char *s)
 
 static void print_table(FILE *out, const struct rw_option *t, const void *params, const char *indent)
 {
-    char buf[1200];
+    char buf[2 * RW_URL_MAX + 8]; /* the longest string option, every byte escaped */
     for (; t && t->name; t++) {
         if (t->type == RW_OPT_DOUBLE && isnan(*(const double *)((const char *)params + t->offset)))
             continue; /* unset optional bound */
@@ -1410,8 +1410,10 @@ static void print_route(FILE *out, const struct rw_route *r, int depth)
         if (!n)
             continue;
         fprintf(out, "%s%s = [", ind, k ? "active_time_intervals" : "mute_time_intervals");
-        for (int i = 0; i < n; i++)
-            fprintf(out, "%s\"%s\"", i ? ", " : "", names[i]);
+        for (int i = 0; i < n; i++) {
+            fprintf(out, "%s", i ? ", " : "");
+            print_quoted(out, names[i]);
+        }
         fprintf(out, "];\n");
     }
     if (r->nchildren) {
@@ -1432,12 +1434,17 @@ void rw_config_print(const struct rw_config *c, FILE *out)
     fprintf(out, "engine = {\n");
     print_table(out, engine_options, &c->engine, "  ");
     fprintf(out, "};\ninput = {\n  endpoints = [");
-    for (int i = 0; i < c->input.nendpoints; i++)
-        fprintf(out, "%s\"%s\"", i ? ", " : "", c->input.endpoints[i]);
+    /* Free-form strings are printed quoted, so the printout loads back. */
+    for (int i = 0; i < c->input.nendpoints; i++) {
+        fprintf(out, "%s", i ? ", " : "");
+        print_quoted(out, c->input.endpoints[i]);
+    }
     fprintf(out, "];\n  bind = %s;\n  topics = [", c->input.bind ? "true" : "false");
-    for (int i = 0; i < c->input.ntopics; i++)
-        fprintf(out, "%s\"%s\"", i ? ", " : "", c->input.topics[i]);
-    fprintf(out, "];\n  rcvhwm = %d;\n  stall_after = %g;\n};\n", c->input.rcvhwm,
+    for (int i = 0; i < c->input.ntopics; i++) {
+        fprintf(out, "%s", i ? ", " : "");
+        print_quoted(out, c->input.topics[i]);
+    }
+    fprintf(out, "];\n  rcvhwm = %d;\n  stall_after = %.17g;\n};\n", c->input.rcvhwm,
             c->input.stall_after);
     if (c->http.listen[0]) {
         fprintf(out, "http = {\n");
@@ -1462,8 +1469,10 @@ void rw_config_print(const struct rw_config *c, FILE *out)
     fprintf(out, "%s);\n};\nscopes = (\n", c->nrewrites ? "\n  " : "");
     for (int i = 0; i < c->nscopes; i++) {
         fprintf(out, "  { name = \"%s\"; dims = [", c->scopes[i].name);
-        for (int k = 0; k < c->scopes[i].ndims; k++)
-            fprintf(out, "%s\"%s\"", k ? ", " : "", c->scopes[i].dims[k]);
+        for (int k = 0; k < c->scopes[i].ndims; k++) {
+            fprintf(out, "%s", k ? ", " : "");
+            print_quoted(out, c->scopes[i].dims[k]);
+        }
         fprintf(out, "]; max_series = %d; }%s\n", c->scopes[i].max_series,
                 i + 1 < c->nscopes ? "," : "");
     }
@@ -1484,10 +1493,14 @@ void rw_config_print(const struct rw_config *c, FILE *out)
     fprintf(out, ");\nnotifiers = (\n");
     for (int i = 0; i < c->nnotifiers; i++) {
         struct rw_notifier_cfg shown = c->notifiers[i];
-        /* Never print a secret URL that came from the environment. */
-        if (shown.url_env[0])
-            snprintf(shown.url, sizeof shown.url, "%s", shown.url[0] ? "<set>" : "<unset>");
+        /* Never print a secret URL that came from the environment; print
+         * url = "" so the printout loads again (url and url_env exclude
+         * each other), and whether it is set as a comment. */
         fprintf(out, "  {\n");
+        if (shown.url_env[0]) {
+            fprintf(out, "    # url: %s\n", shown.url[0] ? "<set>" : "<unset>");
+            shown.url[0] = '\0';
+        }
         print_table(out, notifier_options, &shown, "    ");
         fprintf(out, "    tls_verify = %s;\n", shown.tls_insecure ? "false" : "true");
         /* Header values from the environment stay there; literal ones are config. */
@@ -1521,7 +1534,15 @@ void rw_config_print(const struct rw_config *c, FILE *out)
         fprintf(out, "  }%s\n", i + 1 < c->nnotifiers ? "," : "");
     }
     fprintf(out, ");\nnotify = {\n");
-    print_table(out, notify_options, &c->notify, "  ");
+    /* history is kept joined to state_dir. With a relative state_dir, print
+     * it as written (relative to state_dir): printed as joined, it would be
+     * joined once more when the printout is loaded (found by fuzzing). */
+    struct rw_notify_params np = c->notify;
+    size_t sl = strlen(np.state_dir);
+    if (np.state_dir[0] != '/' && strncmp(np.history, np.state_dir, sl) == 0 &&
+        np.history[sl] == '/')
+        memmove(np.history, np.history + sl + 1, strlen(np.history + sl + 1) + 1);
+    print_table(out, notify_options, &np, "  ");
     fprintf(out, "  outbox = {\n");
     print_table(out, outbox_options, &c->notify.outbox, "    ");
     fprintf(out, "  };\n};\n");

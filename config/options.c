@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void rw_options_defaults(const struct rw_option *t, void *params)
@@ -110,14 +111,37 @@ void rw_options_format(const struct rw_option *opt, const void *params, char *bu
     case RW_OPT_BOOL:
         snprintf(buf, len, "%s", *(const int *)(base + opt->offset) ? "true" : "false");
         break;
-    case RW_OPT_DOUBLE:
-        snprintf(buf, len, "%g", *(const double *)(base + opt->offset));
+    case RW_OPT_DOUBLE: {
+        /* The shortest text that reads back as the same double, so a printed
+         * config loads to the same values (%g alone keeps 6 digits). */
+        double v = *(const double *)(base + opt->offset);
+        snprintf(buf, len, "%.15g", v);
+        if (strtod(buf, NULL) != v)
+            snprintf(buf, len, "%.17g", v);
         break;
+    }
     case RW_OPT_ENUM:
         snprintf(buf, len, "\"%s\"", opt->choices[*(const int *)(base + opt->offset)]);
         break;
-    case RW_OPT_STRING:
-        snprintf(buf, len, "\"%s\"", base + opt->offset);
+    case RW_OPT_STRING: {
+        /* A libconfig string literal: '\\' and '"' escaped, so the text loads
+         * back. Cut (still quoted) if len is short: 2 * size + 3 always fits. */
+        const char *s = base + opt->offset;
+        size_t o = 0;
+        if (len < 3) {
+            if (len)
+                buf[0] = '\0';
+            break;
+        }
+        buf[o++] = '"';
+        for (; *s && o + 4 <= len; s++) {
+            if (*s == '\\' || *s == '"')
+                buf[o++] = '\\';
+            buf[o++] = *s;
+        }
+        buf[o++] = '"';
+        buf[o] = '\0';
         break;
+    }
     }
 }

@@ -46,7 +46,9 @@ int rw_options_set_number(const struct rw_option *opt, void *params, double v,
 int rw_options_set_string(const struct rw_option *opt, void *params, const char *s,
                           char *err, size_t errlen);
 
-/* Render an option's current value as text ("4000", "up", "\"x\"") into buf. */
+/* Render an option's current value as text ("4000", "up", "\"x\"") into buf,
+ * as the config language reads it back: strings quoted and escaped (buf of
+ * 2 * size + 3 bytes never cuts one), doubles with the digits they need. */
 void rw_options_format(const struct rw_option *opt, const void *params, char *buf, size_t len);
 
 #endif

@@ -41,7 +41,11 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+#ifdef RW_GIT_COMMIT
+        printf("rumwatch %s (git %s)\n", RW_VERSION, RW_GIT_COMMIT);
+#else
         printf("rumwatch %s\n", RW_VERSION);
+#endif
         return 0;
     }
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {

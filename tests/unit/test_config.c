@@ -88,6 +88,85 @@ static void test_url_env(void)
     rw_config_free(&c);
 }
 
+/* The printed config minus comment lines (the first names the source). */
+static char *settings_of(const char *p)
+{
+    char *out = strdup(p), *o = out;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        if (p[strspn(p, " ")] != '#') {
+            memcpy(o, p, n);
+            o += n;
+        }
+        p += n;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* `rumwatch check` output loads back to the same settings. Found by
+ * tests/fuzz/fuzz_config.c: a relative state_dir doubled in `history`;
+ * url_env receivers printed with url = "<set>" (url and url_env exclude each
+ * other), so the built-in config's printout did not load; quotes in strings
+ * printed unescaped; doubles printed with 6 digits. */
+static void test_print_round_trip(void)
+{
+    static const char *const texts[] = {
+        NULL, /* built-in: slack/webhook receivers with url_env */
+        "",   /* relative state_dir: history joined to it */
+        "notify = { state_dir = \"st\"; history = \"st/h.jsonl\"; };\n"
+        "notifiers = ( { name = \"h\"; type = \"webhook\"; url_env = \"RW_TEST_RT_URL\"; } );\n",
+        /* quotes and backslashes in free-form strings; doubles beyond 6 digits */
+        "input = { topics = [\"rum.\\\"q\\\".\"]; endpoints = [\"tcp://h\\\\x:1\"]; };\n"
+        "scopes = ( { name = \"s\"; dims = [\"a\\\"b\"]; } );\n"
+        "rules = ( { name = \"r\"; metric = \"custom\"; match = \"add_\\\"to_*\"; stat = \"sum\";\n"
+        "            detector = \"threshold\"; above = 3.14159265358979; scopes = [\"s\"]; } );\n",
+    };
+    setenv("RW_TEST_RT_URL", "http://127.0.0.1:9/secret-path", 1);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char err[1024] = "";
+        struct rw_config *a = texts[i] ? rw_config_load_string(texts[i], "rt.conf", err, sizeof err)
+                                       : rw_config_load(NULL, err, sizeof err);
+        CHECK(a != NULL);
+        if (!a) {
+            fprintf(stderr, "case %zu: %s\n", i, err);
+            continue;
+        }
+        char *pa = print_to_string(a);
+        struct rw_config *b = rw_config_load_string(pa, "printed.conf", err, sizeof err);
+        CHECK(b != NULL);
+        if (!b) {
+            fprintf(stderr, "case %zu: printout does not load: %s\n", i, err);
+        } else {
+            char *pb = print_to_string(b);
+            char *sa = settings_of(pa), *sb = settings_of(pb);
+            CHECK_STR(sa, sb);
+            CHECK_STR(a->notify.history, b->notify.history);
+            free(sa);
+            free(sb);
+            free(pb);
+        }
+        if (i == 1)
+            CHECK_STR(a->notify.history, "rumwatch-state/history.jsonl");
+        if (i == 3) {
+            CHECK_STR(a->input.topics[0], "rum.\"q\".");
+            CHECK(strstr(pa, "above = 3.14159265358979;") != NULL);
+            CHECK(strstr(pa, "match = \"add_\\\"to_*\";") != NULL);
+        }
+        if (i == 2) {
+            CHECK_STR(a->notify.history, "st/st/h.jsonl");
+            CHECK(strstr(pa, "secret-path") == NULL);
+            CHECK(strstr(pa, "# url: <set>") != NULL);
+            CHECK(b && strcmp(b->notifiers[0].url, "http://127.0.0.1:9/secret-path") == 0);
+        }
+        free(pa);
+        rw_config_free(&a);
+        rw_config_free(&b);
+    }
+    unsetenv("RW_TEST_RT_URL");
+}
+
 static void test_rule_values(void)
 {
     char err[1024] = "";
@@ -168,6 +247,7 @@ int main(void)
     test_builtin_matches_file();
     test_partial_config_gets_defaults();
     test_url_env();
+    test_print_round_trip();
     test_rule_values();
     test_bad_configs();
     test_missing_file();
