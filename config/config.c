@@ -1,6 +1,7 @@
 /* Config loader: walks libconfig settings against option tables.
  * Every error names file, line and the key path; unknown keys are errors. */
 #include "config/config.h"
+#include "config/cfgerr.h"
 
 #include <errno.h>
 #include <libconfig.h>
@@ -156,52 +157,16 @@ struct ctx {
     const char *path; /* the config file, NULL for a string: relative paths start here */
 };
 
-static void setting_path(const config_setting_t *s, char *buf, size_t len)
-{
-    const config_setting_t *chain[32];
-    int n = 0;
-    for (const config_setting_t *p = s; p && !config_setting_is_root(p) && n < 32;
-         p = config_setting_parent(p))
-        chain[n++] = p;
-    size_t off = 0;
-    buf[0] = '\0';
-    for (int i = n - 1; i >= 0 && off < len; i--) {
-        const char *nm = config_setting_name(chain[i]);
-        int w;
-        if (nm)
-            w = snprintf(buf + off, len - off, "%s%s", off ? "." : "", nm);
-        else
-            w = snprintf(buf + off, len - off, "[%d]", config_setting_index(chain[i]));
-        if (w < 0)
-            break;
-        off += (size_t)w;
-    }
-}
-
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
 static int fail(struct ctx *c, const config_setting_t *s, const char *fmt, ...)
 {
-    char path[256] = "";
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = rw_cfg_vfail(c->err, c->errlen, c->name, s, fmt, ap);
     va_end(ap);
-    const char *file = c->name;
-    int line = 0;
-    if (s) {
-        setting_path(s, path, sizeof path);
-        line = (int)config_setting_source_line(s);
-        if (config_setting_source_file(s))
-            file = config_setting_source_file(s);
-    }
-    if (path[0])
-        snprintf(c->err, c->errlen, "%s:%d: %s: %s", file, line, path, msg);
-    else
-        snprintf(c->err, c->errlen, "%s:%d: %s", file, line, msg);
-    return -EINVAL;
+    return rc;
 }
 
 static int is_number(const config_setting_t *s)

@@ -1,6 +1,8 @@
 /* Parse `route`, `inhibit_rules` and `time_intervals` (see pipeline_config.h). */
 #include "config/pipeline_config.h"
 
+#include "config/cfgerr.h"
+
 #include <errno.h>
 #include <libconfig.h>
 #include <stdarg.h>
@@ -22,50 +24,17 @@ struct ctx {
     size_t errlen;
 };
 
-static void setting_path(const config_setting_t *s, char *buf, size_t len)
-{
-    const config_setting_t *chain[48];
-    int n = 0;
-    for (const config_setting_t *p = s; p && !config_setting_is_root(p) && n < 48;
-         p = config_setting_parent(p))
-        chain[n++] = p;
-    size_t off = 0;
-    buf[0] = '\0';
-    for (int i = n - 1; i >= 0 && off < len; i--) {
-        const char *nm = config_setting_name(chain[i]);
-        int w = nm ? snprintf(buf + off, len - off, "%s%s", off ? "." : "", nm)
-                   : snprintf(buf + off, len - off, "%s[%d]", off ? "." : "",
-                              config_setting_index(chain[i]));
-        if (w < 0)
-            break;
-        off += (size_t)w;
-    }
-}
-
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
 static int
 fail(struct ctx *c, const config_setting_t *s, const char *fmt, ...)
 {
-    char msg[600], path[256] = "";
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = rw_cfg_vfail(c->err, c->errlen, c->file, s, fmt, ap);
     va_end(ap);
-    const char *file = c->file ? c->file : "<config>";
-    int line = 0;
-    if (s) {
-        setting_path(s, path, sizeof path);
-        line = (int)config_setting_source_line(s);
-        if (config_setting_source_file(s))
-            file = config_setting_source_file(s);
-    }
-    if (path[0])
-        snprintf(c->err, c->errlen, "%s:%d: %s: %s", file, line, path, msg);
-    else
-        snprintf(c->err, c->errlen, "%s:%d: %s", file, line, msg);
-    return -EINVAL;
+    return rc;
 }
 
 static int check_keys(struct ctx *c, const config_setting_t *g, const char *const *keys,

@@ -387,16 +387,16 @@ static void test_config_errors(void)
         const char *why;
     } bad[] = {
         {"route = { receiver = \"slack\";\n routes = ( { receiver = \"pagr\"; } ); };",
-         "test.conf:2: route.routes.[0].receiver",
+         "test.conf:2: route.routes[0].receiver",
          "unknown receiver 'pagr' (notifiers: slack, pager"},
         {"route = { receiver = \"slack\";\n routes = ( {\n matchers = [\"page=/a\", \"sev=~(\"]; } "
          "); };",
-         "test.conf:3: route.routes.[0].matchers.[1]", "bad regex '('"},
+         "test.conf:3: route.routes[0].matchers[1]", "bad regex '('"},
         {"route = { receiver = \"slack\"; recever = \"x\"; };", "test.conf:1: route.recever",
          "unknown key 'recever'"},
         {"route = { receiver = \"slack\";\n routes = ( { mute_time_intervals = [\"nites\"]; } ); "
          "};",
-         "test.conf:2: route.routes.[0].mute_time_intervals.[0]", "unknown time interval 'nites'"},
+         "test.conf:2: route.routes[0].mute_time_intervals[0]", "unknown time interval 'nites'"},
         {"route = { receiver = \"slack\";\n matchers = [\"a=b\"]; };",
          "test.conf:2: route.matchers", "the root route matches every alert"},
         {"route = {\n group_wait = \"30s\"; };", "test.conf:1: route", "needs a receiver"},
@@ -409,40 +409,40 @@ static void test_config_errors(void)
         {"route = { receiver = \"slack\"; group_by = [\"...\", \"page\"]; };",
          "test.conf:1: route.group_by", "must be the only entry"},
         {"route = { receiver = \"slack\"; routes = ( { continue = \"yes\"; } ); };",
-         "test.conf:1: route.routes.[0].continue", "expects true or false"},
+         "test.conf:1: route.routes[0].continue", "expects true or false"},
         {"route = { receiver = \"slack\";\n mute_time_intervals = [\"n\"]; };\n"
          "time_intervals = ( { name = \"n\"; time_intervals = ( { weekdays = [\"sunday\"]; } ); } "
          ");",
          "test.conf:2: route.mute_time_intervals", "root route cannot be muted"},
         {"time_intervals = ( { name = \"n\"; time_intervals = (\n { weekdays = "
          "[\"monday:funday\"]; } ); } );",
-         "test.conf:2: time_intervals.[0].time_intervals.[0].weekdays.[0]", "unknown weekday"},
+         "test.conf:2: time_intervals[0].time_intervals[0].weekdays[0]", "unknown weekday"},
         {"time_intervals = ( { name = \"n\"; time_intervals = (\n { location = "
          "\"Europe/Atlantis\"; } ); } );",
-         "test.conf:2: time_intervals.[0].time_intervals.[0].location",
+         "test.conf:2: time_intervals[0].time_intervals[0].location",
          "unknown time zone 'Europe/Atlantis'"},
         {"time_intervals = ( { name = \"n\"; time_intervals = ( { times = (\n"
          " { start_time = \"9:00\"; end_time = \"25:00\"; } ); } ); } );",
-         "test.conf:2: time_intervals.[0].time_intervals.[0].times.[0]", "bad end_time '25:00'"},
+         "test.conf:2: time_intervals[0].time_intervals[0].times[0]", "bad end_time '25:00'"},
         {"time_intervals = ( { name = \"n\"; time_intervals = ( { days = [1]; } ); } );",
-         "test.conf:1: time_intervals.[0].time_intervals.[0].days", "unknown key 'days'"},
+         "test.conf:1: time_intervals[0].time_intervals[0].days", "unknown key 'days'"},
         {"time_intervals = ( { name = \"n\"; time_intervals = ( { years = [2025]; } ); },\n"
          " { name = \"n\"; time_intervals = ( { years = [2026]; } ); } );",
-         "test.conf:2: time_intervals.[1].name", "duplicate time interval name 'n'"},
-        {"time_intervals = ( { name = \"n\"; } );", "test.conf:1: time_intervals.[0]",
+         "test.conf:2: time_intervals[1].name", "duplicate time interval name 'n'"},
+        {"time_intervals = ( { name = \"n\"; } );", "test.conf:1: time_intervals[0]",
          "needs time_intervals"},
         {"inhibit_rules = ( { source_matchers = [\"rule=a\"];\n equal = [\"page\"]; } );",
-         "test.conf:1: inhibit_rules.[0]", "needs target_matchers"},
+         "test.conf:1: inhibit_rules[0]", "needs target_matchers"},
         {"inhibit_rules = ( { source_matchers = [\"rule=a\"]; target_matchers = [];\n } );",
-         "test.conf:1: inhibit_rules.[0].target_matchers", "at least one matcher"},
+         "test.conf:1: inhibit_rules[0].target_matchers", "at least one matcher"},
         {"inhibit_rules = ( { source_matchers = [\"rule=a\"]; target_matchers = [\"rule=b\"];\n"
          " equal = [\"page\", \"pa-ge\"]; } );",
-         "test.conf:2: inhibit_rules.[0].equal.[1]", "bad label name 'pa-ge'"},
+         "test.conf:2: inhibit_rules[0].equal[1]", "bad label name 'pa-ge'"},
         {"inhibit_rules = { a = 1; };", "test.conf:1: inhibit_rules", "expects a list"},
         {"route = { receiver = \"slack\"; group_wait = true; };", "test.conf:1: route.group_wait",
          "expects a duration"},
         {"route = { receiver = \"slack\"; routes = ( { matchers = [1]; } ); };",
-         "test.conf:1: route.routes.[0].matchers.[0]", "expects a string"},
+         "test.conf:1: route.routes[0].matchers[0]", "expects a string"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct rw_pipeline_cfg pc;
