@@ -66,3 +66,25 @@ for proto, fam in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6),
             print(proto, addr(f[1], fam), f[3])
 PY
 }
+# gen_slowdown OUT SEED SECONDS RATE SLOW_FROM SLOW_TO SIGMA: views of
+# /checkout (LCP ~1500 ms) and /home (~1200 ms), RATE a second each, over
+# SECONDS of event time; /checkout is x2.5 slower in [SLOW_FROM, SLOW_TO) s;
+# log-normal noise of SIGMA. Deterministic for a SEED.
+gen_slowdown() {
+  python3 - "$@" <<'PY'
+import json, math, random, sys
+out, seed, secs, rate, s0, s1, sigma = sys.argv[1:8]
+random.seed(int(seed))
+rate, s0, s1, sigma = int(rate), float(s0) * 1000, float(s1) * 1000, float(sigma)
+t0, step = 1762041600000, 1000 // rate
+with open(out, "w") as f:
+    for i in range(int(secs) * rate):
+        ts = t0 + i * step
+        for page, base in (("/checkout", 1500.0), ("/home", 1200.0)):
+            slow = page == "/checkout" and s0 <= ts - t0 < s1
+            lcp = base * math.exp(random.gauss(0, sigma)) * (2.5 if slow else 1.0)
+            ev = {"v": 1, "type": "view", "ts": ts, "page": page,
+                  "seg": {"device": "desktop"}, "vitals": {"lcp": round(lcp, 1)}}
+            f.write(json.dumps(ev, separators=(",", ":")) + "\n")
+PY
+}

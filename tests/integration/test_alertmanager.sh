@@ -86,20 +86,7 @@ write_conf "$ROUTE" > "$WORK/rw.conf"
 "$RW" check -c "$WORK/rw.conf" >/dev/null 2>&1 || fail "config rejected: $("$RW" check -c "$WORK/rw.conf" 2>&1 | tail -1)"
 
 # 12 s baseline, 14 s slowdown of /checkout (x2.5), 10 s calm; 40 views/s per page.
-python3 - "$WORK/events.ndjson" <<'PY'
-import json, math, random, sys
-random.seed(7)
-t0 = 1762041600000
-with open(sys.argv[1], "w") as f:
-    for i in range(0, 36 * 40):
-        ts = t0 + i * 25
-        for page, base in (("/checkout", 1500.0), ("/home", 1200.0)):
-            slow = page == "/checkout" and 12000 <= ts - t0 < 26000
-            lcp = base * math.exp(random.gauss(0, 0.2)) * (2.5 if slow else 1.0)
-            ev = {"v": 1, "type": "view", "ts": ts, "page": page,
-                  "seg": {"device": "desktop"}, "vitals": {"lcp": round(lcp, 1)}}
-            f.write(json.dumps(ev, separators=(",", ":")) + "\n")
-PY
+gen_slowdown "$WORK/events.ndjson" 7 36 40 12 26 0.2
 
 "$RW" run -c "$WORK/rw.conf" -o "$WORK/alerts.jsonl" 2>"$WORK/rumwatch.log" &
 rwpid=$!

@@ -29,20 +29,7 @@ export RW_IT_SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 "$RW" check -c "$WORK/rw.conf" >/dev/null 2>&1 || fail "config rejected: $("$RW" check -c "$WORK/rw.conf" 2>&1 | tail -1)"
 
 # 24 s baseline, 12 s slowdown of /checkout (x2.5), 20 s calm; 25 views/s per page.
-python3 - "$WORK/events.ndjson" <<'PY'
-import json, math, random, sys
-random.seed(11)
-t0 = 1762041600000
-with open(sys.argv[1], "w") as f:
-    for i in range(0, 56 * 25):
-        ts = t0 + i * 40
-        for page, base in (("/checkout", 1500.0), ("/home", 1200.0)):
-            slow = page == "/checkout" and 24000 <= ts - t0 < 36000
-            lcp = base * math.exp(random.gauss(0, 0.25)) * (2.5 if slow else 1.0)
-            ev = {"v": 1, "type": "view", "ts": ts, "page": page,
-                  "seg": {"device": "desktop"}, "vitals": {"lcp": round(lcp, 1)}}
-            f.write(json.dumps(ev, separators=(",", ":")) + "\n")
-PY
+gen_slowdown "$WORK/events.ndjson" 11 56 25 24 36 0.25
 
 "$RW" run -c "$WORK/rw.conf" -o "$WORK/alerts.jsonl" 2>"$WORK/rumwatch.log" &
 rwpid=$!
