@@ -220,3 +220,26 @@ enum rw_reject rw_decode(struct rw_decoder *d, const char *buf, size_t len, stru
     }
     return RW_OK;
 }
+
+int rw_event_same(const struct rw_event *a, const struct rw_event *b)
+{
+    if (a->type != b->type || a->ts != b->ts || a->app_len != b->app_len ||
+        strcmp(a->app, b->app) != 0 || a->page_len != b->page_len ||
+        strcmp(a->page, b->page) != 0 || a->nseg != b->nseg || a->session != b->session ||
+        a->vital_mask != b->vital_mask)
+        return 0;
+    for (int i = 0; i < a->nseg; i++)
+        if (strcmp(a->seg_key[i], b->seg_key[i]) != 0 || a->seg_len[i] != b->seg_len[i] ||
+            memcmp(a->seg_val[i], b->seg_val[i], a->seg_len[i] + 1) != 0)
+            return 0;
+    for (int i = 0; i < RW_NVITALS; i++)
+        if ((a->vital_mask & (1u << i)) && memcmp(&a->vital[i], &b->vital[i], sizeof(double)) != 0)
+            return 0;
+    /* metric name and value: set for metric events, NULL/0/0 for the others */
+    if (a->mname_len != b->mname_len || !a->mname != !b->mname ||
+        memcmp(&a->mvalue, &b->mvalue, sizeof(double)) != 0)
+        return 0;
+    if (a->mname && memcmp(a->mname, b->mname, a->mname_len + 1) != 0)
+        return 0;
+    return 1;
+}

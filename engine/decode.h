@@ -18,4 +18,8 @@ void rw_decoder_destroy(struct rw_decoder **dp);
  * Returns RW_OK or the rejection reason. */
 enum rw_reject rw_decode(struct rw_decoder *d, const char *buf, size_t len, struct rw_event *ev);
 
+/* Two decoded events carry the same data (strings compared by content,
+ * numbers by bits): what the decoders' differential tests compare. */
+int rw_event_same(const struct rw_event *a, const struct rw_event *b);
+
 #endif

@@ -68,26 +68,6 @@ static void check_event(const struct rw_event *e)
     }
 }
 
-static int same_event(const struct rw_event *a, const struct rw_event *b)
-{
-    if (a->type != b->type || a->ts != b->ts || a->app_len != b->app_len ||
-        strcmp(a->app, b->app) != 0 || a->page_len != b->page_len ||
-        strcmp(a->page, b->page) != 0 || a->nseg != b->nseg || a->session != b->session ||
-        a->vital_mask != b->vital_mask)
-        return 0;
-    for (int i = 0; i < a->nseg; i++)
-        if (strcmp(a->seg_key[i], b->seg_key[i]) != 0 || a->seg_len[i] != b->seg_len[i] ||
-            memcmp(a->seg_val[i], b->seg_val[i], a->seg_len[i] + 1) != 0)
-            return 0;
-    for (int i = 0; i < RW_NVITALS; i++)
-        if ((a->vital_mask & (1u << i)) && memcmp(&a->vital[i], &b->vital[i], sizeof(double)) != 0)
-            return 0;
-    if (a->mname_len != b->mname_len || !a->mname != !b->mname ||
-        memcmp(&a->mvalue, &b->mvalue, sizeof(double)) != 0)
-        return 0;
-    return !a->mname || memcmp(a->mname, b->mname, a->mname_len + 1) == 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct rw_event a, b;
@@ -100,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                rw_reject_names[rb]);
     if (ra == RW_OK) {
         check_event(&a);
-        FUZZ_CHECK(same_event(&a, &b), "accepted by both, decoded differently");
+        FUZZ_CHECK(rw_event_same(&a, &b), "accepted by both, decoded differently");
     }
     return 0;
 }

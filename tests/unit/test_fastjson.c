@@ -42,29 +42,6 @@ static void show(const char *what, const char *buf, size_t len)
     fprintf(stderr, "%s\" (len %zu)\n", len > 300 ? "..." : "", len);
 }
 
-static int same_event(const struct rw_event *a, const struct rw_event *b)
-{
-    if (a->type != b->type || a->ts != b->ts || a->app_len != b->app_len ||
-        strcmp(a->app, b->app) != 0 || a->page_len != b->page_len ||
-        strcmp(a->page, b->page) != 0 || a->nseg != b->nseg || a->session != b->session ||
-        a->vital_mask != b->vital_mask)
-        return 0;
-    for (int i = 0; i < a->nseg; i++)
-        if (strcmp(a->seg_key[i], b->seg_key[i]) != 0 || a->seg_len[i] != b->seg_len[i] ||
-            memcmp(a->seg_val[i], b->seg_val[i], a->seg_len[i] + 1) != 0)
-            return 0;
-    for (int i = 0; i < RW_NVITALS; i++)
-        if ((a->vital_mask & (1u << i)) && memcmp(&a->vital[i], &b->vital[i], sizeof(double)) != 0)
-            return 0;
-    /* metric name and value: set for metric events, NULL/0/0 for the others */
-    if (a->mname_len != b->mname_len || !a->mname != !b->mname ||
-        memcmp(&a->mvalue, &b->mvalue, sizeof(double)) != 0)
-        return 0;
-    if (a->mname && memcmp(a->mname, b->mname, a->mname_len + 1) != 0)
-        return 0;
-    return 1;
-}
-
 /* Decode with both; count a failure (and print the first few) on any difference. */
 static enum rw_reject diff(const char *buf, size_t len)
 {
@@ -91,7 +68,7 @@ static enum rw_reject diff(const char *buf, size_t len)
     } else if (ra == RW_OK) {
         n_ok++;
         n_metric_ok += a.type == RW_EV_METRIC;
-        if (!same_event(&a, &b)) {
+        if (!rw_event_same(&a, &b)) {
             rw_test_failures++;
             if (n_printed < 25)
                 fprintf(stderr, "event differs\n");
