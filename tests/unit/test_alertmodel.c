@@ -14,53 +14,19 @@
 
 #include "notifiers/alertmodel.h"
 #include "tests/unit/check.h"
+#include "tests/unit/fixture.h"
 
 #define EXT_URL "https://rumwatch.example.com/"
 #define SEND_TIME 1762156500000.0 /* a fixed "now" for formatters that need one */
 
-static int updating(void)
-{
-    const char *u = getenv("RW_UPDATE_FIXTURES");
-    return u && *u && strcmp(u, "0") != 0;
-}
-
 static json_t *load(const char *name)
 {
     char path[256];
-    json_error_t err;
-    snprintf(path, sizeof path, "tests/fixtures/notify/%s", name);
-    json_t *j = json_load_file(path, 0, &err);
-    if (!j)
-        fprintf(stderr, "cannot load %s: %s (line %d)\n", path, err.text, err.line);
-    CHECK(j != NULL);
-    return j;
+    snprintf(path, sizeof path, FIXTURE_NOTIFY_DIR "%s", name);
+    return fixture_load_path(path);
 }
 
 /* Compare got with the fixture `name` (parsed, json_equal); or write it. */
-static void expect_fixture(const json_t *got, const char *name)
-{
-    char path[256];
-    snprintf(path, sizeof path, "tests/fixtures/notify/%s", name);
-    if (updating()) {
-        CHECK(json_dump_file(got, path, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) == 0);
-        FILE *f = fopen(path, "a");
-        if (f) {
-            fputc('\n', f);
-            fclose(f);
-        }
-        return;
-    }
-    json_t *want = load(name);
-    int eq = want && got && json_equal(want, got);
-    if (!eq) {
-        char *g = got ? json_dumps(got, JSON_INDENT(2)) : NULL;
-        fprintf(stderr, "%s differs; got:\n%s\n", name, g ? g : "(null)");
-        free(g);
-    }
-    CHECK(eq);
-    json_decref(want);
-}
-
 static json_t *labels_of(const char *k1, ...)
 {
     json_t *o = json_object();
@@ -179,7 +145,7 @@ static void test_alert_fixtures(void)
     json_t *before = json_deep_copy(line);
     json_t *am = rw_alert_to_am(line, EXT_URL);
     CHECK(json_equal(line, before)); /* borrowed line untouched */
-    expect_fixture(am, "am_firing.json");
+    fixture_expect(am, "am_firing.json");
     if (am) {
         const json_t *l = json_object_get(am, "labels");
         CHECK_STR(json_string_value(json_object_get(am, "status")), "firing");
@@ -204,7 +170,7 @@ static void test_alert_fixtures(void)
 
     json_t *rline = load("line_resolved.json");
     json_t *ram = rw_alert_to_am(rline, EXT_URL);
-    expect_fixture(ram, "am_resolved.json");
+    fixture_expect(ram, "am_resolved.json");
     if (am && ram) {
         /* Firing and resolution of one series: one fingerprint. */
         CHECK_STR(json_string_value(json_object_get(ram, "fingerprint")),
@@ -316,7 +282,7 @@ static void test_notifications(void)
 {
     json_t *line = load("line_firing.json");
     json_t *n = with_send_time(rw_notification_single("ops", line, EXT_URL));
-    expect_fixture(n, "single_firing.notification.json");
+    fixture_expect(n, "single_firing.notification.json");
     if (n) {
         CHECK_STR(json_string_value(json_object_get(n, "status")), "firing");
         CHECK_STR(json_string_value(json_object_get(n, "receiver")), "ops");
@@ -337,7 +303,7 @@ static void test_notifications(void)
 
     line = load("line_resolved.json");
     n = with_send_time(rw_notification_single("ops", line, EXT_URL));
-    expect_fixture(n, "single_resolved.notification.json");
+    fixture_expect(n, "single_resolved.notification.json");
     CHECK_STR(json_string_value(json_object_get(n, "status")), "resolved");
     json_decref(n);
     json_decref(line);
@@ -351,7 +317,7 @@ static void test_notifications(void)
     json_t *gl = labels_of("page", "/product/?", NULL);
     char *key = rw_am_group_key("{}/{team=\"web\"}", gl);
     n = with_send_time(rw_notification_new("ops", key, gl, EXT_URL, alerts));
-    expect_fixture(n, "group.notification.json");
+    fixture_expect(n, "group.notification.json");
     if (n) {
         CHECK_STR(json_string_value(json_object_get(n, "status")), "firing");
         const json_t *cl = json_object_get(n, "commonLabels");
@@ -374,7 +340,7 @@ static void test_notifications(void)
     gl = labels_of("alertname", "lcp_slowdown", NULL);
     key = rw_am_group_key("{}", gl);
     n = with_send_time(rw_notification_new("ops", key, gl, EXT_URL, alerts));
-    expect_fixture(n, "group_resolved.notification.json");
+    fixture_expect(n, "group_resolved.notification.json");
     CHECK_STR(json_string_value(json_object_get(n, "status")), "resolved");
     CHECK_STR(json_string_value(json_object_get(json_object_get(n, "commonLabels"), "alertname")),
               "lcp_slowdown");
@@ -411,7 +377,7 @@ int main(void)
     test_labels();
     test_group_key();
     test_notifications();
-    if (updating())
+    if (fixture_updating())
         printf("fixtures rewritten: review `git diff tests/fixtures/notify`\n");
     TEST_DONE();
 }

@@ -21,14 +21,9 @@
 #include "notifiers/notifier.h"
 #include "notifiers/sign.h"
 #include "tests/unit/check.h"
+#include "tests/unit/fixture.h"
 
 #define RKEY "R0UTINGKEY0123456789abcdef012345"
-
-static int updating(void)
-{
-    const char *u = getenv("RW_UPDATE_FIXTURES");
-    return u && *u && strcmp(u, "0") != 0;
-}
 
 static struct rw_notifier_cfg test_cfg(const char *name, const char *type)
 {
@@ -71,21 +66,11 @@ static struct rw_notifier_cfg fixture_cfg(const char *type)
     return c;
 }
 
-static json_t *load_path(const char *path)
-{
-    json_error_t err;
-    json_t *j = json_load_file(path, 0, &err);
-    if (!j)
-        fprintf(stderr, "cannot load %s: %s (line %d)\n", path, err.text, err.line);
-    CHECK(j != NULL);
-    return j;
-}
-
 static json_t *fixture(const char *name)
 {
     char path[256];
     snprintf(path, sizeof path, "tests/fixtures/%s", name);
-    return load_path(path);
+    return fixture_load_path(path);
 }
 
 /* A one-alert notification from an old alert-line fixture. */
@@ -417,31 +402,6 @@ static void test_req_headers(void)
 
 /* ---- every formatter against its fixtures --------------------------------------- */
 
-static void expect_body(const json_t *got, const char *name)
-{
-    char path[512];
-    int pl = snprintf(path, sizeof path, "tests/fixtures/notify/%s", name);
-    CHECK(pl > 0 && (size_t)pl < sizeof path);
-    if (updating()) {
-        CHECK(json_dump_file(got, path, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) == 0);
-        FILE *f = fopen(path, "a");
-        if (f) {
-            fputc('\n', f);
-            fclose(f);
-        }
-        return;
-    }
-    json_t *want = load_path(path);
-    int eq = want && got && json_equal(want, got);
-    if (!eq) {
-        char *g = got ? json_dumps(got, JSON_INDENT(2)) : NULL;
-        fprintf(stderr, "%s differs; got:\n%s\n", name, g ? g : "(null)");
-        free(g);
-    }
-    CHECK(eq);
-    json_decref(want);
-}
-
 static void test_fixtures(void)
 {
     static const char *const notifs[] = {"single_firing", "single_resolved", "group",
@@ -453,7 +413,7 @@ static void test_fixtures(void)
     for (size_t i = 0; i < 4; i++) {
         char path[256];
         snprintf(path, sizeof path, "tests/fixtures/notify/%s.notification.json", notifs[i]);
-        json_t *n = load_path(path);
+        json_t *n = fixture_load_path(path);
         if (!n)
             continue;
         json_t *before = json_deep_copy(n);
@@ -469,7 +429,7 @@ static void test_fixtures(void)
             CHECK_STR(req.headers[0], "X-Team: web");
             char name[256];
             snprintf(name, sizeof name, "%s.%s.json", notifs[i], types[t]);
-            expect_body(body, name);
+            fixture_expect(body, name);
             if (strcmp(types[t], "slack") == 0)
                 check_slack_limits(body);
             rw_http_req_clear(&req);
@@ -484,7 +444,7 @@ static void test_fixtures(void)
 
 static void test_webhook(void)
 {
-    json_t *n = load_path("tests/fixtures/notify/group.notification.json");
+    json_t *n = fixture_load_path("tests/fixtures/notify/group.notification.json");
     struct rw_notifier_cfg cfg = test_cfg("hook", "webhook");
     struct rw_http_req req;
     json_t *body = format_cfg(&cfg, n, &req);
@@ -836,7 +796,7 @@ static void test_slack_group_limits(void)
     json_decref(n);
 
     /* All resolved: green, no count in the header. */
-    n = load_path("tests/fixtures/notify/group_resolved.notification.json");
+    n = fixture_load_path("tests/fixtures/notify/group_resolved.notification.json");
     body = n ? format_cfg(&cfg, n, NULL) : NULL;
     if (body) {
         CHECK_STR(header_text(body), "RESOLVED \xC2\xB7 warning \xC2\xB7 lcp_slowdown");
@@ -933,7 +893,7 @@ static void test_slack_numbers(void)
 
 static void test_alertmanager(void)
 {
-    json_t *n = load_path("tests/fixtures/notify/group.notification.json");
+    json_t *n = fixture_load_path("tests/fixtures/notify/group.notification.json");
     struct rw_notifier_cfg cfg = test_cfg("am", "alertmanager");
     snprintf(cfg.url, sizeof cfg.url, "http://127.0.0.1:9093");
     struct rw_http_req req;
@@ -1014,8 +974,8 @@ static void test_pagerduty(void)
 {
     struct rw_notifier_cfg cfg = test_cfg("pd", "pagerduty");
     cfg.url[0] = '\0';
-    json_t *nf = load_path("tests/fixtures/notify/single_firing.notification.json");
-    json_t *nr = load_path("tests/fixtures/notify/single_resolved.notification.json");
+    json_t *nf = fixture_load_path("tests/fixtures/notify/single_firing.notification.json");
+    json_t *nr = fixture_load_path("tests/fixtures/notify/single_resolved.notification.json");
     struct rw_http_req req;
     json_t *bf = nf ? format_cfg(&cfg, nf, &req) : NULL;
     if (bf) {
@@ -1309,7 +1269,7 @@ int main(void)
     test_alertmanager();
     test_pagerduty();
     test_config();
-    if (updating())
+    if (fixture_updating())
         printf("fixtures rewritten: review `git diff tests/fixtures/notify`\n");
     TEST_DONE();
 }
