@@ -44,6 +44,9 @@ static const struct rw_option engine_options[] = {
          "a series with fewer than pool_min_n measurements of a vital in a window is evaluated "
          "on up to this many consecutive windows pooled (1 = off)"),
     EOPT(pool_min_n, RW_OPT_INT, 30, 1, 1000000, "measurements a pooled evaluation waits for"),
+    EOPT(max_memory, RW_OPT_INT, 0, 0, 16 << 20,
+         "MiB the keyspace may take with every scope at its series cap (checked at load; 0 = "
+         "unchecked)"),
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
 };
 
@@ -1236,6 +1239,23 @@ static int load_root(struct ctx *c, struct rw_config *cfg, config_t *lc, int bui
         return fail(c, config_lookup(lc, "engine"),
                     "(lateness + max_future) / window = %.0f: at most 64 windows may be open at once",
                     slots);
+    /* The series caps bound memory only if their worst case fits the budget
+     * the operator set: refuse the config here, not at 3 a.m. under attack. */
+    if (cfg->engine.max_memory > 0) {
+        size_t per[RW_MAX_SCOPES];
+        size_t worst = rw_engine_worst_bytes(cfg, per);
+        if (worst > (size_t)cfg->engine.max_memory << 20) {
+            int big = 0;
+            for (int i = 1; i < cfg->nscopes; i++)
+                big = per[i] > per[big] ? i : big;
+            return fail(c, config_lookup(lc, "engine.max_memory"),
+                        "the series caps allow up to %zu MiB (worst case), over %d MiB; largest: "
+                        "scope '%s' (max_series = %d) %zu MiB: lower max_series or raise max_memory",
+                        (worst + (1u << 20) - 1) >> 20, cfg->engine.max_memory,
+                        cfg->scopes[big].name, cfg->scopes[big].max_series,
+                        (per[big] + (1u << 20) - 1) >> 20);
+        }
+    }
     return 0;
 }
 

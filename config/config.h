@@ -41,7 +41,9 @@ struct rw_engine_params {
     double drain_timeout;  /* s, run mode shutdown */
     int pool_windows;      /* low-traffic vitals: pool up to this many windows (1 = off) */
     int pool_min_n;        /* ... until this many measurements */
+    int max_memory;        /* MiB the keyspace may take at its series caps; 0 = unchecked */
 };
+
 
 struct rw_input_params {
     char endpoints[RW_MAX_ENDPOINTS][256];
@@ -162,6 +164,14 @@ struct rw_config *rw_config_load(const char *path, char *err, size_t errlen);
 struct rw_config *rw_config_load_string(const char *text, const char *name, char *err,
                                         size_t errlen);
 void rw_config_free(struct rw_config **cp);
+/* The most memory the engine's keyspace can take at cfg's series caps, in
+ * bytes: every scope full (plus "(other)"), the longest keys, every quantile
+ * sketch its series could hold at once (docs/operations.md, Capacity).
+ * scope_bytes (may be NULL): cfg->nscopes entries, each scope's share (its
+ * custom metric twin included). 0 if no engine can be built for cfg.
+ * Implemented in engine/engine.c (it needs the engine's own layout); the
+ * loader checks engine.max_memory against it. */
+size_t rw_engine_worst_bytes(const struct rw_config *cfg, size_t *scope_bytes);
 /* Print the effective configuration (every setting, defaults included). */
 void rw_config_print(const struct rw_config *c, FILE *out);
 

@@ -2034,3 +2034,67 @@ void rw_engine_csv_row(struct rw_engine *e, int64_t ts_ms, double value, double 
     decide_deferred(e);
     emit_transitions(e, ts_ms);
 }
+
+/* ---- worst-case memory at the series caps (engine.max_memory) --------- */
+
+/* glibc's chunk for a malloc of n bytes (8 bytes of header, 16-byte steps). */
+static size_t chunk(size_t n) { return (n + 8 + 15) & ~(size_t)15; }
+
+/* What one quantile sketch costs, measured on a scratch pool (its size is
+ * private to qsketch.c): the pool's growth when an accumulator overflows. */
+static size_t sketch_cost(void)
+{
+    struct rw_qpool *p = rw_qpool_new();
+    if (!p)
+        return 0;
+    struct rw_qacc a;
+    rw_qacc_init(&a);
+    size_t before = rw_qpool_bytes(p);
+    for (int i = 0; i <= RW_QEXACT; i++)
+        rw_qacc_add(&a, p, 1.0 + i);
+    size_t n = rw_qpool_bytes(p) - before;
+    rw_qpool_destroy(&p);
+    return n ? chunk(n) : 0;
+}
+
+/* The layout is taken from a real (empty) engine, so this cannot drift from
+ * what new_series() allocates. Per series: its block with the longest key
+ * the decoder lets through, every quantile sketch its accumulators could
+ * hold at once (each window slot and each pooled vital), its share of the
+ * per-window work arrays (expiry list; transition, deferred verdict and
+ * BH candidate per rule, doubled by grow()). Per scope: the bucket table at
+ * its largest. Everything else the engine owns is fixed (page normalizer
+ * cache, decoder scratch, sketch tables, the engine itself) and is counted
+ * by the caller's baseline. */
+size_t rw_engine_worst_bytes(const struct rw_config *cfg, size_t *scope_bytes)
+{
+    char err[256];
+    struct rw_engine *e = rw_engine_new(cfg, NULL, err, sizeof err);
+    if (!e)
+        return 0;
+    size_t sk = sketch_cost(), total = 0;
+    if (scope_bytes)
+        memset(scope_bytes, 0, (size_t)cfg->nscopes * sizeof *scope_bytes);
+    for (int si = 0; si < e->nlive; si++) {
+        const struct scope *sc = &e->scopes[si];
+        size_t key = RW_APP_MAX;
+        for (int d = 0; d < sc->ndims; d++)
+            key += 1 + (sc->kind[d] == DIM_PAGE     ? RW_PAGE_MAX
+                        : sc->kind[d] == DIM_APP    ? RW_APP_MAX
+                        : sc->kind[d] == DIM_METRIC ? RW_METRIC_NAME_MAX
+                                                    : (size_t)cfg->engine.max_seg_value);
+        size_t block = chunk(align8(sizeof(struct series)) + (size_t)e->nslots * sc->slot_size +
+                             sc->state_size + key + 1);
+        size_t sketches = (size_t)sc->nvit * ((size_t)e->nslots + (e->pooling ? 1 : 0)) * sk;
+        size_t work = 2 * (sizeof(struct expiring) +
+                           (size_t)sc->nrules * (sizeof(struct transition) + sizeof(struct deferred) +
+                                                 sizeof(struct cand)));
+        size_t n = (size_t)sc->max_series + 1; /* + "(other)" */
+        size_t bytes = n * (block + sketches + work) + sc->max_buckets * sizeof(struct series *);
+        total += bytes;
+        if (scope_bytes)
+            scope_bytes[sc->base >= 0 ? sc->base : si] += bytes;
+    }
+    rw_engine_destroy(&e);
+    return total;
+}

@@ -10,12 +10,32 @@ cleanup() {
   if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+# RW_VALGRIND=1: every "$RW" runs under valgrind (memcheck): an error or a
+# definite leak makes rumwatch exit 99, which the test sees as a failure.
+# Its log goes to $RW_VALGRIND_LOG_DIR (default $BUILD/valgrind) as
+# vg.<test>.<pid>.log. Waits scale by RW_TIMEOUT_SCALE (default 4 then).
+if [ "${RW_VALGRIND:-0}" = 1 ]; then
+  command -v valgrind >/dev/null || { echo "FAIL: RW_VALGRIND=1 but no valgrind" >&2; exit 1; }
+  VG_LOGS=${RW_VALGRIND_LOG_DIR:-$BUILD/valgrind}
+  mkdir -p "$VG_LOGS"
+  VG_SUPP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/valgrind.supp
+  cat > "$WORK/rumwatch-vg" <<VG
+#!/bin/sh
+exec valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \\
+  --show-leak-kinds=definite --track-fds=no --num-callers=30 --suppressions="$VG_SUPP" \\
+  --log-file="$VG_LOGS/vg.$(basename "$0" .sh).%p.log" "$RW" "\$@"
+VG
+  chmod +x "$WORK/rumwatch-vg"
+  RW="$WORK/rumwatch-vg"
+  RW_TIMEOUT_SCALE=${RW_TIMEOUT_SCALE:-4}
+fi
+RW_TIMEOUT_SCALE=${RW_TIMEOUT_SCALE:-1}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # wait_for SECONDS COMMAND...: poll until COMMAND succeeds
 wait_for() {
-  local deadline=$(( $(date +%s) + $1 )); shift
+  local deadline=$(( $(date +%s) + $1 * RW_TIMEOUT_SCALE )); shift
   until "$@" >/dev/null 2>&1; do
     [ "$(date +%s)" -lt "$deadline" ] || return 1
     sleep 0.2
