@@ -4,6 +4,7 @@
 #include "config/cfgerr.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libconfig.h>
 #include <math.h>
 #include <stdarg.h>
@@ -11,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
 
 #include "engine/event.h"
 #include "engine/httpd.h"
@@ -316,6 +320,222 @@ static const struct rw_option stall_option = {
     7 * 86400.0, NULL, 0, NULL,
     "run: seconds without an accepted event before the input_stall alert (0 = off)"};
 
+/* ---- input.curve ------------------------------------------------------- */
+
+static const char z85_chars[] =
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+
+/* 0 if s[0..n) is a Z85 CURVE key (40 characters of the Z85 alphabet, each
+ * 5-character group below 2^32, as zmq_z85_decode wants), else -EINVAL with
+ * why in msg. The key itself is never quoted in msg: it may be a secret. */
+static int z85_key_check(const char *s, size_t n, char *msg, size_t len)
+{
+    if (n != RW_CURVE_KEY_LEN) {
+        snprintf(msg, len, "%zu characters: a CURVE key is %d characters of Z85", n,
+                 RW_CURVE_KEY_LEN);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i += 5) {
+        uint64_t v = 0;
+        for (size_t k = i; k < i + 5; k++) {
+            const char *q = s[k] ? strchr(z85_chars, s[k]) : NULL;
+            if (!q) {
+                snprintf(msg, len, "character %zu is not in the Z85 alphabet", k + 1);
+                return -EINVAL;
+            }
+            v = v * 85 + (uint64_t)(q - z85_chars);
+        }
+        if (v > 0xffffffffu) {
+            snprintf(msg, len, "characters %zu-%zu do not decode (not a Z85 key)", i + 1, i + 5);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* A secret key file: a regular file no other user may read or write,
+ * holding the Z85 key (whitespace and '#' comment lines around it are
+ * ignored). 0, or -EINVAL after fail(). */
+static int read_secret_key(struct ctx *c, const config_setting_t *at, const char *path,
+                           char *key)
+{
+    char buf[4096];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return fail(c, at, "%s: %s", path, strerror(errno));
+    struct stat st;
+    int rc = -EINVAL;
+    ssize_t n = 0;
+    if (fstat(fd, &st) != 0) {
+        fail(c, at, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fail(c, at, "%s: not a regular file", path);
+        goto out;
+    }
+    /* Checked on the open file, so a chmod race cannot slip past it. */
+    if (st.st_mode & S_IRWXO) {
+        fail(c, at, "%s: other users can access the secret key (mode %04o): chmod o-rwx (600)",
+             path, (unsigned)(st.st_mode & 07777));
+        goto out;
+    }
+    n = read(fd, buf, sizeof buf - 1);
+    if (n < 0) {
+        fail(c, at, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    buf[n] = '\0';
+    const char *k = NULL;
+    size_t klen = 0;
+    int nkeys = 0;
+    for (char *line = buf, *next; line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        line += strspn(line, " \t\r");
+        size_t l = strcspn(line, " \t\r");
+        if (l == 0 || line[0] == '#')
+            continue;
+        k = line;
+        klen = l;
+        nkeys++;
+    }
+    char msg[160];
+    if (nkeys != 1 || (size_t)n == sizeof buf - 1)
+        fail(c, at, "%s: expects one Z85 key (`rumwatch keygen --secret-file`)", path);
+    else if (z85_key_check(k, klen, msg, sizeof msg))
+        fail(c, at, "%s: %s", path, msg);
+    else {
+        memcpy(key, k, RW_CURVE_KEY_LEN);
+        key[RW_CURVE_KEY_LEN] = '\0';
+        rc = 0;
+    }
+out:
+    memset(buf, 0, sizeof buf);
+    close(fd);
+    return rc;
+}
+
+/* allow_file: one public key a line; blank lines and '#' comments are
+ * skipped, and so is a '#' comment after the key ("KEY  # collector-eu-1"). */
+static int read_allow_file(struct ctx *c, const config_setting_t *at, struct rw_curve_params *cu)
+{
+    FILE *f = fopen(cu->allow_file, "r");
+    if (!f)
+        return fail(c, at, "%s: %s", cu->allow_file, strerror(errno));
+    char line[512];
+    int lineno = 0, rc = 0;
+    while (!rc && fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t ll = strlen(line);
+        if (ll == sizeof line - 1 && line[ll - 1] != '\n' && !feof(f)) {
+            rc = fail(c, at, "%s:%d: line too long", cu->allow_file, lineno);
+            break;
+        }
+        char *p = line + strspn(line, " \t\r\n");
+        size_t l = strcspn(p, " \t\r\n");
+        if (l == 0 || p[0] == '#')
+            continue;
+        const char *rest = p + l + strspn(p + l, " \t\r\n");
+        char msg[160];
+        if (*rest && *rest != '#')
+            rc = fail(c, at, "%s:%d: one key a line (a comment after it starts with '#')",
+                      cu->allow_file, lineno);
+        else if (z85_key_check(p, l, msg, sizeof msg))
+            rc = fail(c, at, "%s:%d: %s", cu->allow_file, lineno, msg);
+        else if (cu->nallow >= RW_MAX_CURVE_CLIENTS)
+            rc = fail(c, at, "%s:%d: more than %d client keys in all", cu->allow_file, lineno,
+                      RW_MAX_CURVE_CLIENTS);
+        else {
+            memcpy(cu->allow[cu->nallow], p, RW_CURVE_KEY_LEN);
+            cu->allow[cu->nallow++][RW_CURVE_KEY_LEN] = '\0';
+        }
+    }
+    if (!rc && ferror(f))
+        rc = fail(c, at, "%s: read error", cu->allow_file);
+    fclose(f);
+    return rc;
+}
+
+static int load_curve(struct ctx *c, struct rw_curve_params *cu, const config_setting_t *g)
+{
+    static const char *const keys[] = {"server_secret_file", "server_secret_env", "allow",
+                                       "allow_file", NULL};
+    if (!config_setting_is_group(g))
+        return fail(c, g, "expects a group { server_secret_file = \"...\"; allow = [...]; }");
+    memset(cu, 0, sizeof *cu);
+    cu->on = 1;
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        if (!in_list(config_setting_name(s), keys))
+            return fail(c, s,
+                        "unknown key '%s' (known: server_secret_file, server_secret_env, allow, "
+                        "allow_file)",
+                        config_setting_name(s));
+    }
+    if (get_string(c, g, "server_secret_file", cu->server_secret_file,
+                   sizeof cu->server_secret_file, 0) ||
+        get_string(c, g, "server_secret_env", cu->server_secret_env, sizeof cu->server_secret_env,
+                   0) ||
+        get_string(c, g, "allow_file", cu->allow_file, sizeof cu->allow_file, 0))
+        return -EINVAL;
+    const config_setting_t *sf = config_setting_get_member(g, "server_secret_file");
+    const config_setting_t *se = config_setting_get_member(g, "server_secret_env");
+    if (!!cu->server_secret_file[0] == !!cu->server_secret_env[0])
+        return fail(c, sf && se ? se : g,
+                    "set exactly one of server_secret_file and server_secret_env");
+    /* Checked here so that `rumwatch check` already says it. */
+    if (!zmq_has("curve")) {
+        int a, b, d;
+        zmq_version(&a, &b, &d);
+        return fail(c, g, "this libzmq (%d.%d.%d) was built without CURVE support", a, b, d);
+    }
+    char msg[160];
+    if (cu->server_secret_file[0]) {
+        if (read_secret_key(c, sf, cu->server_secret_file, cu->server_secret))
+            return -EINVAL;
+    } else {
+        const char *v = getenv(cu->server_secret_env);
+        if (!v)
+            return fail(c, se, "$%s is not set", cu->server_secret_env);
+        v += strspn(v, " \t\r\n");
+        size_t l = strlen(v);
+        while (l > 0 && strchr(" \t\r\n", v[l - 1]))
+            l--;
+        if (z85_key_check(v, l, msg, sizeof msg))
+            return fail(c, se, "$%s: %s", cu->server_secret_env, msg);
+        memcpy(cu->server_secret, v, RW_CURVE_KEY_LEN);
+        cu->server_secret[RW_CURVE_KEY_LEN] = '\0';
+    }
+    const config_setting_t *al = config_setting_get_member(g, "allow");
+    if (al) {
+        if (!config_setting_is_array(al) && !config_setting_is_list(al))
+            return fail(c, al, "expects a list of Z85 public keys [\"...\", ...]");
+        int n = config_setting_length(al);
+        if (n > RW_MAX_CURVE_CLIENTS)
+            return fail(c, al, "at most %d client keys", RW_MAX_CURVE_CLIENTS);
+        for (int i = 0; i < n; i++) {
+            const config_setting_t *e = config_setting_get_elem(al, (unsigned)i);
+            if (config_setting_type(e) != CONFIG_TYPE_STRING)
+                return fail(c, e, "expects a Z85 public key string");
+            const char *v = config_setting_get_string(e);
+            if (z85_key_check(v, strlen(v), msg, sizeof msg))
+                return fail(c, e, "%s", msg);
+            if (strcmp(v, cu->server_secret) == 0)
+                return fail(c, e, "this is the server's secret key, not a client's public key");
+            memcpy(cu->allow[i], v, RW_CURVE_KEY_LEN + 1);
+        }
+        cu->nallow_inline = cu->nallow = n;
+    }
+    if (cu->allow_file[0] &&
+        read_allow_file(c, config_setting_get_member(g, "allow_file"), cu))
+        return -EINVAL;
+    if (cu->nallow == 0)
+        return fail(c, g, "no client key in allow or allow_file: no publisher could send");
+    return 0;
+}
+
 static int load_input(struct ctx *c, struct rw_config *cfg, const config_setting_t *g)
 {
     struct rw_input_params *in = &cfg->input;
@@ -323,15 +543,16 @@ static int load_input(struct ctx *c, struct rw_config *cfg, const config_setting
         return 0;
     if (!config_setting_is_group(g))
         return fail(c, g, "expects a group { ... }");
-    static const char *const keys[] = {"endpoints", "bind",        "topics",
-                                       "rcvhwm",    "stall_after", NULL};
+    static const char *const keys[] = {"endpoints",   "bind",  "topics", "rcvhwm",
+                                       "stall_after", "curve", NULL};
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
         const char *nm = config_setting_name(s);
         if (!in_list(nm, keys))
             return fail(c, s,
-                        "unknown key '%s' (known: endpoints, bind, topics, rcvhwm, stall_after)",
+                        "unknown key '%s' (known: endpoints, bind, topics, rcvhwm, stall_after, "
+                        "curve)",
                         nm);
         if (strcmp(nm, "endpoints") == 0) {
             if (get_strings(c, s, in->endpoints[0], sizeof in->endpoints[0], RW_MAX_ENDPOINTS,
@@ -348,6 +569,9 @@ static int load_input(struct ctx *c, struct rw_config *cfg, const config_setting
             in->bind = config_setting_get_bool(s);
         } else if (strcmp(nm, "stall_after") == 0) {
             if (set_option(c, s, &stall_option, in))
+                return -EINVAL;
+        } else if (strcmp(nm, "curve") == 0) {
+            if (load_curve(c, &in->curve, s))
                 return -EINVAL;
         } else if (get_int(c, g, "rcvhwm", &in->rcvhwm, 0, 1 << 30)) {
             return -EINVAL;
@@ -1311,6 +1535,7 @@ void rw_config_free(struct rw_config **cp)
     if (!cp || !*cp)
         return;
     rw_pipeline_cfg_clear(&(*cp)->pipeline);
+    explicit_bzero((*cp)->input.curve.server_secret, sizeof (*cp)->input.curve.server_secret);
     for (int i = 0; i < (*cp)->nrules; i++)
         free((*cp)->rules[i].params);
     /* rules beyond nrules may hold params if loading failed mid-rule */
@@ -1413,6 +1638,29 @@ static void print_route(FILE *out, const struct rw_route *r, int depth)
     fprintf(out, "%.*s}", w >= 2 ? w - 2 : 0, ind);
 }
 
+/* The key sources, never the secret key; allow_file's keys stay in the file. */
+static void print_curve(FILE *out, const struct rw_curve_params *cu)
+{
+    if (!cu->on)
+        return;
+    fprintf(out, "  curve = {\n    # %d client keys allowed (%d from allow_file)\n", cu->nallow,
+            cu->nallow - cu->nallow_inline);
+    fprintf(out, "    %s = ", cu->server_secret_file[0] ? "server_secret_file" : "server_secret_env");
+    print_quoted(out, cu->server_secret_file[0] ? cu->server_secret_file : cu->server_secret_env);
+    fprintf(out, ";\n    allow = [");
+    for (int i = 0; i < cu->nallow_inline; i++) {
+        fprintf(out, "%s\n      ", i ? "," : "");
+        print_quoted(out, cu->allow[i]);
+    }
+    fprintf(out, "%s];\n", cu->nallow_inline ? "\n    " : "");
+    if (cu->allow_file[0]) {
+        fprintf(out, "    allow_file = ");
+        print_quoted(out, cu->allow_file);
+        fprintf(out, ";\n");
+    }
+    fprintf(out, "  };\n");
+}
+
 void rw_config_print(const struct rw_config *c, FILE *out)
 {
     fprintf(out, "# effective configuration from %s\n", c->source);
@@ -1429,8 +1677,10 @@ void rw_config_print(const struct rw_config *c, FILE *out)
         fprintf(out, "%s", i ? ", " : "");
         print_quoted(out, c->input.topics[i]);
     }
-    fprintf(out, "];\n  rcvhwm = %d;\n  stall_after = %.17g;\n};\n", c->input.rcvhwm,
+    fprintf(out, "];\n  rcvhwm = %d;\n  stall_after = %.17g;\n", c->input.rcvhwm,
             c->input.stall_after);
+    print_curve(out, &c->input.curve);
+    fprintf(out, "};\n");
     if (c->http.listen[0]) {
         fprintf(out, "http = {\n");
         print_table(out, http_options, &c->http, "  ");

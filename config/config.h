@@ -44,6 +44,25 @@ struct rw_engine_params {
     int max_memory;        /* MiB the keyspace may take at its series caps; 0 = unchecked */
 };
 
+/* `input.curve` (docs/config.md, docs/operations.md "Authenticated input
+ * (CURVE)"): the SUB socket is a CURVE server and only publishers whose
+ * public key is allowed may send. Keys are Z85 text, checked at load. */
+#define RW_CURVE_KEY_LEN 40       /* Z85 of a 32-byte key */
+#define RW_MAX_CURVE_CLIENTS 1024 /* allow + allow_file */
+struct rw_curve_params {
+    int on; /* the `curve` group is present */
+    /* Where the server secret key comes from: exactly one is set. Printed by
+     * `check`; the key itself never is. */
+    char server_secret_file[RW_PATH_MAX];
+    char server_secret_env[128];
+    char server_secret[RW_CURVE_KEY_LEN + 1]; /* the key, loaded; wiped by rw_config_free */
+    char allow_file[RW_PATH_MAX];             /* one key a line; "" = none */
+    /* Client public keys: allow[0 .. nallow_inline) from `allow`, then the
+     * ones read from allow_file (not printed: the file is the reference). */
+    int nallow_inline;
+    int nallow;
+    char allow[RW_MAX_CURVE_CLIENTS][RW_CURVE_KEY_LEN + 1];
+};
 
 struct rw_input_params {
     char endpoints[RW_MAX_ENDPOINTS][256];
@@ -53,6 +72,7 @@ struct rw_input_params {
     int ntopics;
     int rcvhwm;
     double stall_after; /* s without an accepted event before input_stall (run); 0 = off */
+    struct rw_curve_params curve;
 };
 
 /* The self-monitoring HTTP endpoint (`http`; docs/operations.md). Absent

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/cmd.h"
+#include "engine/curve.h"
 
 static void usage(FILE *out)
 {
@@ -26,6 +27,8 @@ static void usage(FILE *out)
             "                                       undelivered and dead-lettered notifications\n"
             "  status  [-c FILE] [--json]           the running daemon's notification pipeline\n"
             "  shard   PAGE...                      print the topic shard (00-63) of normalized pages\n"
+            "  keygen  [--secret-file PATH]         new CURVE key pair for input.curve (Z85); with\n"
+            "                                       --secret-file the secret goes to a new 0600 file\n"
             "\n"
             "Without -c the built-in default config (config/rumwatch.conf) is used.\n"
             "rumwatch --version prints the version.\n");
@@ -71,6 +74,8 @@ int main(int argc, char **argv)
         rc = rw_cmd_outbox(argc - 1, argv + 1);
     else if (strcmp(cmd, "status") == 0)
         rc = rw_cmd_status(argc - 1, argv + 1);
+    else if (strcmp(cmd, "keygen") == 0)
+        rc = rw_cmd_keygen(argc - 1, argv + 1);
     else {
         fprintf(stderr, "rumwatch: unknown command '%s'\n\n", cmd);
         usage(stderr);

@@ -507,6 +507,15 @@ static void input_metrics(struct rw_prom *p, const struct rw_metrics_snap *s, in
     counter(p, "rumwatch_input_disconnects_total",
             "ZeroMQ connections lost (a peer that went away, or a message beyond ZMQ_MAXMSGSIZE)",
             s->disconnects);
+    rw_prom_family(p, "rumwatch_input_auth_failures_total", RW_PROM_COUNTER,
+                   "Publishers refused by input.curve: not_allowed = a CURVE key not in the "
+                   "allow-list, handshake = no CURVE or another server key");
+    rw_prom_sample_u64(p, "", &(struct rw_prom_label){"reason", "not_allowed"}, 1,
+                       s->curve.denied);
+    rw_prom_sample_u64(p, "", &(struct rw_prom_label){"reason", "handshake"}, 1,
+                       s->curve.handshake_failed);
+    counter(p, "rumwatch_input_auth_accepted_total",
+            "Publishers let in by input.curve (key in the allow-list)", s->curve.allowed);
     counter(p, "rumwatch_input_seq_invalid_total",
             "Sequence frames that could not be read (docs/schema.md)", s->seq.invalid);
     counter(p, "rumwatch_input_seq_untracked_total",

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "engine/curve.h"
 #include "engine/engine.h"
 #include "engine/inputseq.h"
 #include "engine/watch.h"
@@ -112,6 +113,7 @@ struct rw_metrics_snap {
     uint64_t messages;              /* ZeroMQ messages received */
     uint64_t connects, disconnects; /* ZeroMQ connections made (or accepted) and lost */
     struct rw_inputseq_stats seq;
+    struct rw_curve_stats curve; /* input.curve; zeros without */
     int npubs;
     struct rw_inputseq_pub pubs[RW_METRICS_MAX_PUBS];
     /* input_stall and heartbeat */

@@ -30,6 +30,7 @@
 #include "config/config.h"
 #include "engine/alertbook.h"
 #include "engine/cmd.h"
+#include "engine/curve.h"
 #include "engine/engine.h"
 #include "engine/httpd.h"
 #include "engine/inputseq.h"
@@ -91,6 +92,7 @@ struct run_input {
     void *mon; /* PAIR receiving the SUB socket's connection events, NULL if unavailable */
     struct rw_inputseq *seq;
     uint64_t messages, connects, disconnects;
+    struct rw_curve *curve; /* input.curve: CURVE server + ZAP handler; NULL without */
 };
 
 static void log_stats(const struct rw_engine *e, struct rw_delivery *d, const struct run_input *in,
@@ -162,10 +164,17 @@ static int open_input(void *zctx, const struct rw_config *cfg, struct run_input 
         zmq_setsockopt(sub, ZMQ_SUBSCRIBE, cfg->input.topics[i], strlen(cfg->input.topics[i]));
     if (cfg->input.ntopics == 0)
         zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+    char cerr[256]; /* before bind/connect: without a ZAP handler any CURVE client gets in */
+    if (rw_curve_start(&in->curve, zctx, sub, &cfg->input.curve, cerr, sizeof cerr)) {
+        fprintf(stderr, "rumwatch: %s\n", cerr);
+        zmq_close(sub);
+        return -1;
+    }
     /* Connection events (a peer lost, or cut off by ZMQ_MAXMSGSIZE) are the
      * input loss ZeroMQ reports; watched before any connection exists. */
     if (zmq_socket_monitor(sub, MONITOR_EP,
-                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) ==
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                               rw_curve_monitor_events(in->curve)) ==
         0) {
         in->mon = zmq_socket(zctx, ZMQ_PAIR);
         if (in->mon)
@@ -214,11 +223,14 @@ static void drain_monitor(struct run_input *in)
             memcpy(&ev, zmq_msg_data(&a), 2);
         int more = zmq_msg_more(&a);
         zmq_msg_close(&a);
+        char ep[256] = "";
         while (more) { /* the endpoint frame */
             zmq_msg_init(&b);
             more = zmq_msg_recv(&b, in->mon, 0) >= 0 && zmq_msg_more(&b);
+            snprintf(ep, sizeof ep, "%.*s", (int)zmq_msg_size(&b), (const char *)zmq_msg_data(&b));
             zmq_msg_close(&b);
         }
+        rw_curve_note_event(in->curve, ev, ep);
         if (ev == ZMQ_EVENT_CONNECTED || ev == ZMQ_EVENT_ACCEPTED)
             in->connects++;
         else if (ev == ZMQ_EVENT_DISCONNECTED)
@@ -338,6 +350,7 @@ static void publish_snapshot(struct run_obs *ob, const struct rw_config *cfg,
     s->connects = in->connects;
     s->disconnects = in->disconnects;
     rw_inputseq_stats(in->seq, &s->seq);
+    rw_curve_stats(in->curve, &s->curve);
     s->npubs = rw_inputseq_publishers(in->seq, s->pubs, RW_METRICS_MAX_PUBS);
     s->stall_after = cfg->input.stall_after;
     s->heartbeat_interval = cfg->heartbeat.receiver[0] ? cfg->heartbeat.interval : 0;
@@ -517,6 +530,7 @@ out:
     }
     if (in.sub)
         zmq_close(in.sub);
+    rw_curve_stop(&in.curve);
     if (sink.delivery) {
         rw_delivery_destroy(&sink.delivery, (int)(cfg->engine.drain_timeout * 1000));
     }

@@ -17,6 +17,11 @@
  * (topic "rum.unknown.s05.", the shard of an empty page) so malformed-input
  * tests can go through this tool too.
  *
+ * CURVE (engine/curve.h): with --curve-server KEY the PUB socket is a CURVE
+ * client of a server with that public key, using the key pair given by
+ * --curve-public / --curve-secret, or a fresh one (printed to stderr) when
+ * they are left out: a valid CURVE client the server does not know.
+ *
  * Ownership: everything is owned by main(); one thread.
  */
 #include <errno.h>
@@ -391,6 +396,7 @@ static int make_topic(struct rw_pagenorm *pn, const char *line, const struct fie
 
 struct opts {
     const char *endpoint, *file;
+    const char *curve_server, *curve_public, *curve_secret; /* Z85; NULL = off / generate */
     int bind, batch, single_frame, retime, hwm, wait_ms, linger_ms, nodrop;
     double rate, speed;
     size_t max_bytes;
@@ -469,6 +475,7 @@ static void usage(FILE *f)
             "              [--batch N] [--single-frame] [--rate EV_PER_S] [--retime [--speed X]]\n"
             "              [--hwm N] [--wait-ms MS] [--linger-ms MS] [--max-bytes B] [--nodrop]\n"
             "              [--ids digits|strict|none]\n"
+            "              [--curve-server KEY [--curve-public KEY --curve-secret KEY]]\n"
             "  --endpoint EP     ZeroMQ endpoint (required)\n"
             "  --bind/--connect  bind the PUB socket (default) or connect it\n"
             "  --file FILE       NDJSON input, plain or gzip; '-' = stdin (default)\n"
@@ -482,7 +489,10 @@ static void usage(FILE *f)
             "  --nodrop          block (retry) at the HWM instead of dropping (ZMQ_XPUB_NODROP)\n"
             "  --wait-ms MS      pause after bind/connect for subscribers to join (default 500)\n"
             "  --linger-ms MS    ZMQ_LINGER at close (default 2000)\n"
-            "  --ids MODE        page id mode for topic shards, as the engine's pages.ids\n");
+            "  --ids MODE        page id mode for topic shards, as the engine's pages.ids\n"
+            "  --curve-server K  be a CURVE client of the server with public key K (Z85)\n"
+            "  --curve-public K  this client's public key (Z85; with --curve-secret)\n"
+            "  --curve-secret K  this client's secret key (Z85); both left out: a new pair\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, int *out)
@@ -511,7 +521,8 @@ static int takes_value(const char *a)
 {
     static const char *const names[] = {"--endpoint",  "--file",  "--batch", "--max-bytes",
                                         "--rate",      "--speed", "--hwm",   "--wait-ms",
-                                        "--linger-ms", "--ids",   NULL};
+                                        "--linger-ms", "--ids",   "--curve-server",
+                                        "--curve-public", "--curve-secret", NULL};
     for (int i = 0; names[i]; i++)
         if (strcmp(a, names[i]) == 0)
             return 1;
@@ -555,6 +566,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->endpoint = v;
         } else if (strcmp(a, "--file") == 0) {
             o->file = v;
+        } else if (strcmp(a, "--curve-server") == 0) {
+            o->curve_server = v, bad = strlen(v) != 40; /* Z85 keys; libzmq checks the rest */
+        } else if (strcmp(a, "--curve-public") == 0) {
+            o->curve_public = v, bad = strlen(v) != 40;
+        } else if (strcmp(a, "--curve-secret") == 0) {
+            o->curve_secret = v, bad = strlen(v) != 40;
         } else if (strcmp(a, "--batch") == 0) {
             bad = parse_int(v, 1, 1000000, &o->batch);
         } else if (strcmp(a, "--max-bytes") == 0) {
@@ -587,6 +604,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
     }
     if (!o->endpoint) {
         fprintf(stderr, "rw_pub: --endpoint is required\n");
+        return -1;
+    }
+    if (!o->curve_public != !o->curve_secret || (o->curve_public && !o->curve_server)) {
+        fprintf(stderr, "rw_pub: --curve-public and --curve-secret go together, with "
+                        "--curve-server\n");
         return -1;
     }
     if (o->retime && o->rate > 0) {
@@ -669,6 +691,24 @@ int main(int argc, char **argv)
         (o.nodrop && zmq_setsockopt(sock, ZMQ_XPUB_NODROP, &one, sizeof one) != 0)) {
         fprintf(stderr, "rw_pub: setsockopt: %s\n", zmq_strerror(zmq_errno()));
         goto fail;
+    }
+    if (o.curve_server) {
+        char cpub[41], csec[41];
+        if (o.curve_public) {
+            snprintf(cpub, sizeof cpub, "%s", o.curve_public);
+            snprintf(csec, sizeof csec, "%s", o.curve_secret);
+        } else if (zmq_curve_keypair(cpub, csec) == 0) {
+            fprintf(stderr, "rw_pub: new CURVE client key pair, public %s\n", cpub);
+        } else {
+            fprintf(stderr, "rw_pub: zmq_curve_keypair: %s\n", zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+        if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, o.curve_server, 41) != 0 ||
+            zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, cpub, 41) != 0 ||
+            zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, csec, 41) != 0) {
+            fprintf(stderr, "rw_pub: CURVE keys: %s\n", zmq_strerror(zmq_errno()));
+            goto fail;
+        }
     }
     if ((o.bind ? zmq_bind(sock, o.endpoint) : zmq_connect(sock, o.endpoint)) != 0) {
         fprintf(stderr, "rw_pub: cannot %s %s: %s\n", o.bind ? "bind" : "connect", o.endpoint,
