@@ -29,7 +29,7 @@ VG
   RW="$WORK/rumwatch-vg"
   RW_TIMEOUT_SCALE=${RW_TIMEOUT_SCALE:-4}
 fi
-RW_TIMEOUT_SCALE=${RW_TIMEOUT_SCALE:-1}
+export RW_TIMEOUT_SCALE=${RW_TIMEOUT_SCALE:-1}  # rw_pub scales its subscriber wait too
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -35,7 +35,7 @@ sleep 0.3
 "$BUILD/rw_pub" --endpoint "tcp://127.0.0.1:$zport" --bind --file "$WORK/events.ndjson" --retime \
   --batch 50 --wait-ms 1000 --nodrop --linger-ms -1 2>"$WORK/pub.log" || fail "rw_pub: $(cat "$WORK/pub.log")"
 cat "$WORK/pub.log"
-sleep 2
+sleep $((2 * RW_TIMEOUT_SCALE))
 kill -TERM $rwpid
 wait $rwpid || fail "rumwatch exit code $?"
 last=$(grep 'comp=stats' "$WORK/rumwatch.log" | tail -1)

@@ -487,7 +487,7 @@ static void usage(FILE *f)
             "  --speed X         with --retime: X times faster (default 1)\n"
             "  --hwm N           ZMQ_SNDHWM (default 1000000)\n"
             "  --nodrop          block (retry) at the HWM instead of dropping (ZMQ_XPUB_NODROP)\n"
-            "  --wait-ms MS      pause after bind/connect for subscribers to join (default 500)\n"
+            "  --wait-ms MS      wait up to MS (x RW_TIMEOUT_SCALE) for a first subscriber (default 500)\n"
             "  --linger-ms MS    ZMQ_LINGER at close (default 2000)\n"
             "  --ids MODE        page id mode for topic shards, as the engine's pages.ids\n"
             "  --curve-server K  be a CURVE client of the server with public key K (Z85)\n"
@@ -679,7 +679,7 @@ int main(int argc, char **argv)
     gzbuffer(in, 256 * 1024);
 
     ctx = zmq_ctx_new();
-    sock = ctx ? zmq_socket(ctx, ZMQ_PUB) : NULL;
+    sock = ctx ? zmq_socket(ctx, ZMQ_XPUB) : NULL; /* XPUB: subscriptions are seen */
     if (!sock) {
         fprintf(stderr, "rw_pub: zmq socket: %s\n", zmq_strerror(zmq_errno()));
         goto fail;
@@ -722,8 +722,34 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    /* PUB drops everything sent before a subscriber has joined. */
-    sleep_ms(o.wait_ms);
+    /* PUB drops everything sent before a subscriber has joined: wait for
+     * the first subscription (an XPUB socket shows it), at most wait_ms
+     * (times RW_TIMEOUT_SCALE: a daemon under valgrind starts slowly), then
+     * a moment for subscribers joining with it. */
+    {
+        const char *scale_env = getenv("RW_TIMEOUT_SCALE");
+        int scale = scale_env ? atoi(scale_env) : 1;
+        int64_t w0 = mono_ns();
+        int64_t deadline = w0 + (int64_t)o.wait_ms * (scale > 1 ? scale : 1) * 1000000LL;
+        int subscribed = 0;
+        while (!stop_flag && !subscribed && mono_ns() < deadline) {
+            zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+            long left = (long)((deadline - mono_ns()) / 1000000LL);
+            if (zmq_poll(&it, 1, left > 0 ? left : 0) <= 0)
+                continue;
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&m) >= 1 &&
+                ((const unsigned char *)zmq_msg_data(&m))[0] == 1)
+                subscribed = 1;
+            zmq_msg_close(&m);
+        }
+        if (subscribed) {
+            fprintf(stderr, "rw_pub: first subscriber after %lld ms\n",
+                    (long long)((mono_ns() - w0) / 1000000LL));
+            sleep_ms(o.wait_ms < 200 ? o.wait_ms : 200);
+        }
+    }
 
     t0 = mono_ns();
     t0_wall = wall_ms();
