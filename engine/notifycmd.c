@@ -80,6 +80,24 @@ static void cli_free(struct cli *c)
     free(c->argv);
 }
 
+/* Parse argv of a command with subcommands. -1: go on with c->argv[0] as
+ * the subcommand; else the exit code (bad options, no subcommand, --help),
+ * with c freed. */
+static int cli_subcommand(struct cli *c, int argc, char **argv, const char *usage)
+{
+    if (cli_parse(c, argc, argv)) {
+        cli_free(c);
+        return 2;
+    }
+    if (c->argc < 1 || strcmp(c->argv[0], "-h") == 0 || strcmp(c->argv[0], "--help") == 0) {
+        int missing = c->argc < 1;
+        fputs(usage, missing ? stderr : stdout);
+        cli_free(c);
+        return missing ? 2 : 0;
+    }
+    return -1;
+}
+
 /* 0 with *reply (ok or not), 1 = no daemon (caller falls back), -1 = error printed. */
 static int call(struct cli *c, json_t *req, json_t **reply)
 {
@@ -303,15 +321,9 @@ int rw_cmd_silence(int argc, char **argv)
         "       rumwatch silence list [-c FILE] [--expired] [--json]\n"
         "       rumwatch silence expire [-c FILE] ID\n";
     struct cli c;
-    if (cli_parse(&c, argc, argv)) {
-        cli_free(&c);
-        return 2;
-    }
-    if (c.argc < 1 || strcmp(c.argv[0], "-h") == 0 || strcmp(c.argv[0], "--help") == 0) {
-        fputs(usage, c.argc < 1 ? stderr : stdout);
-        cli_free(&c);
-        return c.argc < 1 ? 2 : 0;
-    }
+    int early = cli_subcommand(&c, argc, argv, usage);
+    if (early >= 0)
+        return early;
     int rc;
     if (strcmp(c.argv[0], "add") && strcmp(c.argv[0], "list") && strcmp(c.argv[0], "expire")) {
         fprintf(stderr, "rumwatch silence: unknown subcommand '%s'\n%s", c.argv[0], usage);
@@ -365,9 +377,15 @@ static int outbox_list(struct cli *c)
     for (int i = 1; i < c->argc; i++) {
         if (strcmp(c->argv[i], "--bodies") == 0)
             bodies = 1;
-        else if (strcmp(c->argv[i], "--limit") == 0 && i + 1 < c->argc)
-            limit = atoi(c->argv[++i]);
-        else {
+        else if (strcmp(c->argv[i], "--limit") == 0 && i + 1 < c->argc) {
+            char *end;
+            long v = strtol(c->argv[++i], &end, 10);
+            if (*end || end == c->argv[i] || v < 1 || v > 1000000) {
+                fprintf(stderr, "rumwatch outbox list: --limit takes a number from 1 to 1000000\n");
+                return 2;
+            }
+            limit = (int)v;
+        } else {
             fprintf(stderr, "rumwatch outbox list: unknown argument '%s'\n", c->argv[i]);
             return 2;
         }
@@ -446,15 +464,9 @@ int rw_cmd_outbox(int argc, char **argv)
         "usage: rumwatch outbox list [-c FILE] [--json] [--bodies] [--limit N]\n"
         "       rumwatch outbox retry [-c FILE] ID|--all\n";
     struct cli c;
-    if (cli_parse(&c, argc, argv)) {
-        cli_free(&c);
-        return 2;
-    }
-    if (c.argc < 1 || strcmp(c.argv[0], "-h") == 0 || strcmp(c.argv[0], "--help") == 0) {
-        fputs(usage, c.argc < 1 ? stderr : stdout);
-        cli_free(&c);
-        return c.argc < 1 ? 2 : 0;
-    }
+    int early = cli_subcommand(&c, argc, argv, usage);
+    if (early >= 0)
+        return early;
     int rc;
     if (strcmp(c.argv[0], "list") && strcmp(c.argv[0], "retry")) {
         fprintf(stderr, "rumwatch outbox: unknown subcommand '%s'\n%s", c.argv[0], usage);

@@ -36,6 +36,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -75,18 +76,24 @@ enum {
     OUTBOX_POLL_MS = 1000, /* apply `outbox retry` requests */
     SILENCE_GC_MS = 60000,
     LOG_INTERVAL_MS = 1000,
-    RESP_KEEP = 120,       /* bytes of an error response kept for logs */
-    MIN_BACKOFF_MS = 10,   /* backoff = 0 must not spin */
-    MAX_AM_TRACKED = 10000 /* firing alerts re-posted per alertmanager receiver */
+    RESP_KEEP = 120,        /* bytes of an error response kept for logs */
+    MIN_BACKOFF_MS = 10,    /* backoff = 0 must not spin */
+    MAX_AM_TRACKED = 10000, /* firing alerts re-posted per alertmanager receiver */
+    JOURNAL_SYNC_MS = 1000  /* group records (not alerts: those sync at once) */
 };
+
+#define JOURNAL_SLACK_DEFAULT (4ull << 20) /* appended bytes tolerated beyond a snapshot */
+#define JOURNAL_NAME "alerts.journal"
 
 #define RETRY_AFTER_MAX_MS (3600 * 1000LL) /* a receiver's Retry-After, believed up to 1 h */
 #define DEFAULT_MAX_BODY (16u << 20)
 #define RW_DIR_MAX 512
 
-/* Control frame: a JSON text never starts with NUL. */
+/* Control frames: a JSON text never starts with NUL. */
 static const char DRAIN_MSG[] = "\0DRAIN";
 #define DRAIN_LEN (sizeof DRAIN_MSG - 1)
+static const char RELOAD_MSG[] = "\0RELOAD"; /* + a struct reload pointer */
+#define RELOAD_LEN (sizeof RELOAD_MSG - 1)
 
 /* One attempt of one notification (or one alertmanager re-post). */
 struct xfer {
@@ -127,6 +134,11 @@ struct receiver {
     struct rw_ratelimit rl_retry, rl_fail, rl_skip;
 };
 
+struct batched {
+    json_t *am;
+    int64_t at; /* the time journaled: the group's first-seen time if it makes one */
+};
+
 struct counters {
     uint64_t alerts, submitted, sent, failed, retried, dropped, resent;
 };
@@ -149,6 +161,14 @@ struct rw_delivery {
     struct rw_silences *silences;
     struct rw_inhibitor *inhibitor;
     struct rw_dispatch *disp;
+    struct rw_dispatch_stats disp_base; /* counters of dispatchers replaced by reloads */
+    struct rw_journal *journal;         /* NULL in event-time mode */
+    char journal_path[RW_DIR_MAX + 32];
+    uint64_t journal_slack;
+    int64_t next_journal_sync_ms;
+    uint64_t restored;     /* alerts the journal gave back at start */
+    struct batched *batch; /* alerts read this turn, journaled before they join groups */
+    int nbatch;
     struct rw_history *hist;
     struct rw_control *control;
     char *external_url;
@@ -164,13 +184,26 @@ struct rw_delivery {
     int64_t next_poll_ms, next_gc_ms;
     int64_t started_wall_ms;
     struct counters c;
-    struct rw_ratelimit rl_bad, rl_drop, rl_outbox;
+    struct rw_ratelimit rl_bad, rl_drop, rl_outbox, rl_journal;
 
     /* shared */
     _Atomic uint64_t dropped_submit; /* engine thread: hand-over full */
-    _Atomic uint64_t snap[16];       /* the stats, published by the delivery thread */
+    _Atomic uint64_t snap[24];       /* the stats, published by the delivery thread */
     _Atomic int64_t deadline_ms;     /* set by destroy before the drain message */
     atomic_int stop;                 /* fallback if the drain message cannot be sent */
+};
+
+/* A reload in transit: built by the engine thread, applied by the delivery
+ * thread, which takes what it uses (NULLing the pointers), fills in the
+ * result and answers on the pipe; the engine thread then frees the rest. */
+struct reload {
+    struct receiver *rcv;
+    int nrcv;
+    struct rw_inhibitor *inhibitor;
+    struct rw_dispatch *disp;
+    char *external_url;
+    int rc;
+    char msg[512];
 };
 
 static atomic_uint instance_seq;
@@ -192,6 +225,15 @@ static struct receiver *find_receiver(struct rw_delivery *d, const char *name)
         if (strcmp(d->rcv[i].cfg.name, name) == 0)
             return &d->rcv[i];
     return NULL;
+}
+
+static void free_receivers(struct receiver *rcv, int n)
+{
+    for (int i = 0; rcv && i < n; i++) {
+        json_decref(rcv[i].firing);
+        json_decref(rcv[i].resolved);
+    }
+    free(rcv);
 }
 
 /* Printable, quote-free copy of a response head for a log value. */
@@ -239,15 +281,40 @@ enum {
     S_GROUPS,
     S_RESENT,
     S_INFLIGHT,
+    S_JOURNAL_BYTES,
+    S_RESTORED,
     S_N
 };
+_Static_assert(S_N <= 24, "grow rw_delivery.snap");
+
+/* The dispatcher's counters since start, across reloads. */
+static void add_counters(struct rw_dispatch_stats *ds, const struct rw_dispatch_stats *b)
+{
+    ds->received += b->received;
+    ds->invalid += b->invalid;
+    ds->groups_dropped += b->groups_dropped;
+    ds->alerts_dropped += b->alerts_dropped;
+    ds->resolved_unknown += b->resolved_unknown;
+    ds->notifications += b->notifications;
+    ds->flush_failed += b->flush_failed;
+    ds->muted_time += b->muted_time;
+    ds->silenced += b->silenced;
+    ds->inhibited += b->inhibited;
+    ds->restore_rerouted += b->restore_rerouted;
+}
+
+static void dispatch_stats(const struct rw_delivery *d, struct rw_dispatch_stats *ds)
+{
+    rw_dispatch_stats(d->disp, ds);
+    add_counters(ds, &d->disp_base);
+}
 
 static void publish(struct rw_delivery *d)
 {
     struct rw_outbox_stats os;
     struct rw_dispatch_stats ds;
     rw_outbox_stats(d->ob, &os);
-    rw_dispatch_stats(d->disp, &ds);
+    dispatch_stats(d, &ds);
     uint64_t v[S_N] = {0};
     v[S_ALERTS] = d->c.alerts;
     v[S_SUBMITTED] = d->c.submitted;
@@ -264,6 +331,10 @@ static void publish(struct rw_delivery *d)
     v[S_GROUPS] = ds.groups;
     v[S_RESENT] = d->c.resent;
     v[S_INFLIGHT] = (uint64_t)d->inflight;
+    struct rw_journal_stats js;
+    rw_journal_stats(d->journal, &js);
+    v[S_JOURNAL_BYTES] = js.bytes;
+    v[S_RESTORED] = d->restored;
     for (int i = 0; i < S_N; i++)
         atomic_store_explicit(&d->snap[i], v[i], memory_order_relaxed);
 }
@@ -293,6 +364,8 @@ void rw_delivery_stats(const struct rw_delivery *d, struct rw_delivery_stats *ou
     out->groups = v[S_GROUPS];
     out->resent = v[S_RESENT];
     out->inflight = v[S_INFLIGHT];
+    out->journal_bytes = v[S_JOURNAL_BYTES];
+    out->restored = v[S_RESTORED];
 }
 
 /* ---- alertmanager re-posts ---------------------------------------------------- */
@@ -623,10 +696,13 @@ static void pull(struct rw_delivery *d)
              * dead-letter, so `outbox retry` can bring it back once fixed. */
             char why[300];
             snprintf(why, sizeof why, "receiver '%s' %s", rec.receiver,
-                     !r                  ? "is not configured"
+                     !r                  ? "is not in the config (removed?)"
                      : r->cfg.missing[0] ? r->cfg.missing
                                          : "has no URL");
-            if (rw_outbox_fail(d->ob, x->id, 0, 0, why, err, sizeof err) < 0)
+            int drc =
+                !r ? rw_outbox_dead_letter(d->ob, x->id, "receiver removed", why, err, sizeof err)
+                   : rw_outbox_fail(d->ob, x->id, 0, 0, why, err, sizeof err);
+            if (drc < 0)
                 rw_log(RW_LOG_ERROR, LOG_COMP,
                        "msg=\"outbox: cannot dead-letter\" id=%s error=\"%s\"", x->id, err);
             d->c.failed++;
@@ -804,6 +880,52 @@ static int severity_of(const json_t *am)
     return s < 0 ? 1 : s; /* unknown: warning */
 }
 
+/* The notification's id (webhook-id, outbox id), from what it is rather
+ * than when it was made: receiver, group, the group's first-seen time, its
+ * notification number and the alerts' fingerprints and statuses. So a
+ * flush made again after a crash (the journal lost the record that it had
+ * happened) gets the id of the one possibly sent before, and the outbox
+ * and receivers can tell them apart from a genuinely new notification.
+ * The Standard Webhooks shape: "msg_" + 24 base64url characters. */
+static int content_id(const struct rw_flush *f, const char *receiver, const json_t *n,
+                      char id[RW_OUTBOX_ID_MAX])
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char num[64];
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+    /* NUL-separated fields: no two field lists hash alike */
+    ok = ok && EVP_DigestUpdate(c, "rw-notification-1", 18) == 1;
+    ok = ok && EVP_DigestUpdate(c, receiver, strlen(receiver) + 1) == 1;
+    ok = ok && EVP_DigestUpdate(c, f->group_key, strlen(f->group_key) + 1) == 1;
+    int len = snprintf(num, sizeof num, "%lld/%llu", (long long)f->group_created_ms,
+                       (unsigned long long)f->seq);
+    ok = ok && EVP_DigestUpdate(c, num, (size_t)len + 1) == 1;
+    size_t i;
+    const json_t *a;
+    json_array_foreach(json_object_get(n, "alerts"), i, a)
+    {
+        const char *fp = json_string_value(json_object_get(a, "fingerprint"));
+        const char *st = json_string_value(json_object_get(a, "status"));
+        ok = ok && EVP_DigestUpdate(c, fp ? fp : "", strlen(fp ? fp : "") + 1) == 1;
+        ok = ok && EVP_DigestUpdate(c, st ? st : "", strlen(st ? st : "") + 1) == 1;
+    }
+    ok = ok && EVP_DigestFinal_ex(c, md, &mdlen) == 1 && mdlen >= 18;
+    EVP_MD_CTX_free(c);
+    if (!ok)
+        return -ENOMEM;
+    memcpy(id, "msg_", 4);
+    for (int k = 0; k < 6; k++) {
+        uint32_t v = ((uint32_t)md[3 * k] << 16) | ((uint32_t)md[3 * k + 1] << 8) | md[3 * k + 2];
+        for (int b = 0; b < 4; b++)
+            id[4 + 4 * k + b] = b64[(v >> (18 - 6 * b)) & 63];
+    }
+    id[28] = '\0';
+    return 0;
+}
+
 /* The dispatcher's callback: one notification for one receiver. 0 = taken
  * (in the outbox, or deliberately not sent); else kept for the next tick. */
 static int on_flush(void *ud, const struct rw_flush *f)
@@ -852,15 +974,25 @@ static int on_flush(void *ud, const struct rw_flush *f)
         json_decref(n);
         return -ENOMEM;
     }
-    /* The Standard Webhooks form of id ("msg_" + 24 base64url characters,
-     * valid as an outbox id too): the outbox id is the webhook-id. */
+    /* The outbox id is the webhook-id. */
     char id[RW_OUTBOX_ID_MAX], err[512];
-    int rc = rw_sign_new_id(id, sizeof id);
+    int rc = content_id(f, r->cfg.name, n, id);
     if (rc == 0)
         rc = rw_outbox_put(d->ob, r->cfg.name, body, strlen(body), id, NULL, err, sizeof err);
     else
-        snprintf(err, sizeof err, "no random id: %s", strerror(-rc));
+        snprintf(err, sizeof err, "cannot make the notification id: out of memory");
     free(body);
+    if (rc == -EEXIST) {
+        /* Made again after a restart: the outbox has it already. */
+        rw_log(RW_LOG_DEBUG, LOG_COMP, "msg=\"notification already in the outbox\" id=%s", id);
+        history(d, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "notification", "id", id,
+                             "receiver", r->cfg.name, "groupKey", f->group_key, "result",
+                             "duplicate"));
+        if (r->is_am)
+            am_track(r, n);
+        json_decref(n);
+        return 0;
+    }
     if (rc < 0) {
         uint64_t supp = 0;
         if (rw_log_min_level <= RW_LOG_ERROR &&
@@ -915,7 +1047,165 @@ static void flush_all_groups(struct rw_delivery *d)
     rw_dispatch_due(d->disp, until, on_flush, d);
 }
 
+/* ---- the alert journal ---------------------------------------------------------------
+ *
+ * <state_dir>/alerts.journal (history.h: rw_journal) holds, one JSON line
+ * each:
+ *   {"t":"a", "at": ms, "alert": AM alert}  an alert line accepted, written
+ *                                          and fdatasync'ed before it joins
+ *                                          a group (one sync per batch);
+ *   {"t":"g", ...}                          a group's state after a flush
+ *                                          that changed it (group.h); synced
+ *                                          within JOURNAL_SYNC_MS.
+ * Replayed at start through the same dispatcher calls, so groups come back
+ * with their first-seen time, timers and notification log. Compacted (one
+ * full "g" record per group) at start, after a reload, at a stop, and when
+ * what was appended since the last compaction exceeds both journal_slack
+ * and the compacted size: the file stays under 2 x the state + slack.
+ * Not in event-time mode (replay --notify): a replay's groups are its own. */
+
+static int journal_put(void *ud, const json_t *rec)
+{
+    struct rw_delivery *d = ud;
+    int rc = rw_journal_append(d->journal, rec);
+    if (rc < 0 && rw_ratelimit_ok(&d->rl_journal, LOG_INTERVAL_MS, NULL))
+        rw_log(RW_LOG_ERROR, LOG_COMP,
+               "msg=\"alert journal: cannot append (alerts in groups are not crash-safe until "
+               "it works again)\" path=%s error=\"%s\"",
+               d->journal_path, strerror(-rc));
+    return 0; /* never stops a flush: the outbox has the notification */
+}
+
+static int snapshot_fill(void *ud, rw_journal_put_fn put, void *ctx)
+{
+    struct rw_delivery *d = ud;
+    return rw_dispatch_snapshot(d->disp, put, ctx);
+}
+
+static void journal_compact(struct rw_delivery *d, const char *why)
+{
+    if (!d->journal)
+        return;
+    char err[512];
+    struct rw_journal_stats before, after;
+    rw_journal_stats(d->journal, &before);
+    if (rw_journal_rewrite(d->journal, snapshot_fill, d, err, sizeof err) < 0) {
+        rw_log(RW_LOG_ERROR, LOG_COMP, "msg=\"alert journal: compaction failed\" error=\"%s\"",
+               err);
+        return;
+    }
+    rw_journal_stats(d->journal, &after);
+    rw_log(RW_LOG_DEBUG, LOG_COMP, "msg=\"alert journal compacted\" why=%s bytes=%llu->%llu", why,
+           (unsigned long long)before.bytes, (unsigned long long)after.bytes);
+}
+
+/* Compaction due: the part appended since the last one is larger than the
+ * slack and than the compacted part (so the cost stays linear). */
+static int journal_oversized(const struct rw_delivery *d)
+{
+    struct rw_journal_stats js;
+    rw_journal_stats(d->journal, &js);
+    uint64_t appended = js.bytes - js.base_bytes;
+    return d->journal && appended > d->journal_slack && appended > js.base_bytes;
+}
+
+struct replay_ctx {
+    struct rw_delivery *d;
+    int64_t now;
+    uint64_t alerts, groups, bad;
+};
+
+static int replay_rec(void *ud, const json_t *rec)
+{
+    struct replay_ctx *c = ud;
+    const char *t = json_string_value(json_object_get(rec, "t"));
+    if (t && strcmp(t, "a") == 0) {
+        json_t *alert = json_object_get(rec, "alert");
+        const json_t *at = json_object_get(rec, "at");
+        if (!json_is_object(alert) || !json_is_integer(at)) {
+            c->bad++;
+            return 0;
+        }
+        if (rw_dispatch_add(c->d->disp, alert, (int64_t)json_integer_value(at)) >= 0)
+            c->alerts++;
+    } else if (t && strcmp(t, "g") == 0) {
+        if (rw_dispatch_restore(c->d->disp, rec, c->now) < 0)
+            c->bad++;
+        else
+            c->groups++;
+    } else {
+        c->bad++;
+    }
+    return 0;
+}
+
+/* At start (before the thread): rebuild the groups, then compact. */
+static int journal_start(struct rw_delivery *d, char *err, size_t errlen)
+{
+    if (snprintf(d->journal_path, sizeof d->journal_path, "%s/%s", d->state_dir, JOURNAL_NAME) >=
+        (int)sizeof d->journal_path) {
+        snprintf(err, errlen, "state directory path too long: %s", d->state_dir);
+        return -ENAMETOOLONG;
+    }
+    struct replay_ctx c = {.d = d, .now = rw_wall_ms()};
+    uint64_t skipped = 0;
+    int n = rw_journal_read(d->journal_path, replay_rec, &c, &skipped, err, errlen);
+    if (n < 0)
+        return n;
+    if (!(d->journal = rw_journal_open(d->journal_path, err, errlen)))
+        return -EIO;
+    struct rw_dispatch_stats ds;
+    rw_dispatch_stats(d->disp, &ds);
+    d->restored = ds.alerts;
+    if (n > 0 || skipped)
+        rw_log(skipped || c.bad ? RW_LOG_WARN : RW_LOG_INFO, LOG_COMP,
+               "msg=\"alert journal replayed\" records=%d groups=%llu alerts=%llu "
+               "skipped=%llu%s",
+               n, (unsigned long long)ds.groups, (unsigned long long)ds.alerts,
+               (unsigned long long)(skipped + c.bad),
+               skipped ? " note=\"unreadable lines (a torn last write after a crash is normal)\""
+                       : "");
+    /* Also drops a torn last line, so appends start on a clean line. */
+    journal_compact(d, "start");
+    rw_dispatch_set_journal(d->disp, journal_put, d);
+    return 0;
+}
+
 /* ---- alert lines in ---------------------------------------------------------------- */
+
+static void dispatch_alert(struct rw_delivery *d, json_t *am, int64_t at)
+{
+    int rc = rw_dispatch_add(d->disp, am, at);
+    if (rc == -ENOSPC) {
+        const json_t *labels = json_object_get(am, "labels");
+        uint64_t supp = 0;
+        if (rw_log_min_level <= RW_LOG_WARN && rw_ratelimit_ok(&d->rl_drop, LOG_INTERVAL_MS, &supp))
+            rw_log_write(RW_LOG_WARN, LOG_COMP,
+                         "msg=\"alert refused: too many groups or alerts held\" rule=%s "
+                         "suppressed=%llu",
+                         rw_label_get(labels, "rule"), (unsigned long long)supp);
+        history(d, json_pack("{s:s, s:O?, s:s}", "event", "dropped", "fingerprint",
+                             json_object_get(am, "fingerprint"), "reason", "group caps"));
+    }
+}
+
+/* The alerts journaled this turn: durable first, then into their groups. */
+static void commit_batch(struct rw_delivery *d)
+{
+    if (!d->nbatch)
+        return;
+    int rc = rw_journal_sync(d->journal);
+    if (rc < 0 && rw_ratelimit_ok(&d->rl_journal, LOG_INTERVAL_MS, NULL))
+        rw_log(RW_LOG_ERROR, LOG_COMP, "msg=\"alert journal: fdatasync failed\" error=\"%s\"",
+               strerror(-rc));
+    for (int i = 0; i < d->nbatch; i++) {
+        dispatch_alert(d, d->batch[i].am, d->batch[i].at);
+        json_decref(d->batch[i].am);
+    }
+    d->nbatch = 0;
+    if (journal_oversized(d)) /* here too: a burst must not wait for the 1 s job */
+        journal_compact(d, "size");
+}
 
 static void handle_alert(struct rw_delivery *d, const char *text, size_t len)
 {
@@ -948,28 +1238,31 @@ static void handle_alert(struct rw_delivery *d, const char *text, size_t len)
                          "summary", json_object_get(json_object_get(am, "annotations"), "summary"),
                          "value", json_object_get(am, "value"), "expected",
                          json_object_get(am, "expected")));
-    int rc = rw_dispatch_add(d->disp, am, dispatch_now(d));
-    if (rc == -ENOSPC) {
-        uint64_t supp = 0;
-        if (rw_log_min_level <= RW_LOG_WARN && rw_ratelimit_ok(&d->rl_drop, LOG_INTERVAL_MS, &supp))
-            rw_log_write(RW_LOG_WARN, LOG_COMP,
-                         "msg=\"alert refused: too many groups or alerts held\" rule=%s "
-                         "suppressed=%llu",
-                         rw_label_get(labels, "rule"), (unsigned long long)supp);
-        history(d, json_pack("{s:s, s:O?, s:s}", "event", "dropped", "fingerprint",
-                             json_object_get(am, "fingerprint"), "reason", "group caps"));
-    }
-    json_decref(am);
     json_decref(line);
+    int64_t at = dispatch_now(d);
+    if (d->journal) {
+        if (d->nbatch == RECV_BATCH)
+            commit_batch(d);
+        json_t *rec = json_pack("{s:s, s:I, s:O}", "t", "a", "at", (json_int_t)at, "alert", am);
+        journal_put(d, rec);
+        json_decref(rec);
+        d->batch[d->nbatch++] = (struct batched){am, at}; /* joins its groups in commit_batch */
+        return;
+    }
+    dispatch_alert(d, am, at);
+    json_decref(am);
 }
 
 static void begin_drain(struct rw_delivery *d)
 {
+    commit_batch(d);
     d->draining = 1;
     d->drain_deadline = atomic_load(&d->deadline_ms);
     rw_control_close(&d->control); /* the CLI now sees "not running" and works on the files */
     flush_all_groups(d);
 }
+
+static void apply_reload(struct rw_delivery *d, struct reload *rl);
 
 static void read_pipe(struct rw_delivery *d)
 {
@@ -982,21 +1275,195 @@ static void read_pipe(struct rw_delivery *d)
         zmq_msg_init(&m);
         if (zmq_msg_recv(&m, d->rx, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&m);
-            return;
+            break;
         }
         const char *data = zmq_msg_data(&m);
         size_t len = zmq_msg_size(&m);
-        if (len == DRAIN_LEN && memcmp(data, DRAIN_MSG, DRAIN_LEN) == 0)
+        if (len == DRAIN_LEN && memcmp(data, DRAIN_MSG, DRAIN_LEN) == 0) {
             begin_drain(d);
-        else if (len > 0 && late)
+        } else if (len == RELOAD_LEN + sizeof(struct reload *) &&
+                   memcmp(data, RELOAD_MSG, RELOAD_LEN) == 0) {
+            struct reload *rl;
+            memcpy(&rl, data + RELOAD_LEN, sizeof rl);
+            commit_batch(d); /* alerts sent before the reload go in first */
+            apply_reload(d, rl);
+        } else if (len > 0 && late) {
             d->c.dropped++;
-        else if (len > 0)
+        } else if (len > 0) {
             handle_alert(d, data, len);
+        }
         zmq_msg_close(&m);
     }
+    commit_batch(d);
+}
+
+/* ---- reload (delivery thread side) ------------------------------------------------------ */
+
+static int collect(void *ud, const json_t *rec)
+{
+    return json_array_append((json_t *)ud, (json_t *)rec) ? -ENOMEM : 0;
+}
+
+/* A transfer whose receiver is gone from the config: stop it and
+ * dead-letter its notification ("receiver removed"); `outbox retry` brings
+ * it back once the receiver is configured again. */
+static void drop_removed(struct rw_delivery *d, struct xfer *x, const char *name)
+{
+    if (!x->resend) {
+        char why[160], err[256];
+        snprintf(why, sizeof why, "receiver '%s' was removed from the config", name);
+        if (rw_outbox_dead_letter(d->ob, x->id, "receiver removed", why, err, sizeof err) < 0)
+            rw_log(RW_LOG_ERROR, LOG_COMP, "msg=\"outbox: cannot dead-letter\" id=%s error=\"%s\"",
+                   x->id, err);
+        d->c.failed++;
+        history(d, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "attempt", "id", x->id,
+                             "receiver", name, "result", "dead", "error", why));
+    }
+    xfer_free(x);
+}
+
+/* Old receivers -> new ones by name: runtime state (transfers in flight,
+ * queues, timings, alertmanager tracking) moves with the name. */
+static int swap_receivers(struct rw_delivery *d, struct reload *rl)
+{
+    int *map = malloc(sizeof *map * (size_t)(d->nrcv > 0 ? d->nrcv : 1));
+    if (!map)
+        return -ENOMEM;
+    int removed = 0;
+    for (int i = 0; i < d->nrcv; i++) {
+        map[i] = -1;
+        for (int j = 0; j < rl->nrcv; j++)
+            if (strcmp(d->rcv[i].cfg.name, rl->rcv[j].cfg.name) == 0)
+                map[i] = j;
+        if (map[i] < 0) {
+            struct xfer *x;
+            removed++;
+            while ((x = unpark(d, &d->rcv[i])))
+                drop_removed(d, x, d->rcv[i].cfg.name);
+        }
+    }
+    for (struct xfer *x = d->live, *next; x; x = next) {
+        next = x->live_next;
+        int j = map[x->rcv];
+        if (j >= 0) {
+            x->rcv = j;
+            continue;
+        }
+        char name[RW_OUTBOX_RECV_MAX];
+        snprintf(name, sizeof name, "%s", d->rcv[x->rcv].cfg.name);
+        curl_multi_remove_handle(d->multi, x->easy);
+        curl_easy_cleanup(x->easy);
+        x->easy = NULL;
+        live_unlink(d, x);
+        d->inflight--;
+        drop_removed(d, x, name);
+    }
+    for (int i = 0; i < d->nrcv; i++) {
+        if (map[i] < 0)
+            continue;
+        struct receiver *o = &d->rcv[i], *n = &rl->rcv[map[i]];
+        n->inflight = o->inflight;
+        n->park_head = o->park_head;
+        n->park_tail = o->park_tail;
+        n->nparked = o->nparked;
+        n->parked_bytes = o->parked_bytes;
+        n->avg_ms = o->avg_ms;
+        n->rl_retry = o->rl_retry;
+        n->rl_fail = o->rl_fail;
+        n->rl_skip = o->rl_skip;
+        n->resend_busy = o->resend_busy;
+        for (struct xfer *x = n->park_head; x; x = x->next)
+            x->rcv = map[i];
+        if (n->is_am && o->is_am) {
+            json_t *t = n->firing;
+            n->firing = o->firing;
+            o->firing = t;
+            t = n->resolved;
+            n->resolved = o->resolved;
+            o->resolved = t;
+            n->next_resend_ms = o->next_resend_ms;
+        }
+    }
+    free(map);
+    free_receivers(d->rcv, d->nrcv);
+    d->rcv = rl->rcv;
+    d->nrcv = rl->nrcv;
+    rl->rcv = NULL;
+    return removed;
+}
+
+static void apply_reload(struct rw_delivery *d, struct reload *rl)
+{
+    int64_t now = dispatch_now(d);
+    json_t *recs = json_array();
+    if (!recs || rw_dispatch_snapshot(d->disp, collect, recs) < 0) {
+        json_decref(recs);
+        rl->rc = -ENOMEM;
+        snprintf(rl->msg, sizeof rl->msg, "reload: out of memory (the old config stays in use)");
+        goto reply;
+    }
+    /* The groups into the new tree: unchanged routes keep their groups,
+     * timers and log; alerts whose group changed are filed anew; then every
+     * firing alert goes through the new tree, so routes added by the reload
+     * get the alerts already firing (their group_wait starts now). */
+    rw_dispatch_set_mutes(rl->disp, d->silences, rl->inhibitor);
+    size_t i, k;
+    const json_t *rec, *e;
+    json_array_foreach(recs, i, rec) rw_dispatch_restore(rl->disp, rec, now);
+    json_array_foreach(recs, i, rec)
+    {
+        json_array_foreach(json_object_get(rec, "alerts"), k, e)
+        {
+            json_t *a = json_object_get(e, "alert");
+            const char *st = json_string_value(json_object_get(a, "status"));
+            if (!st || strcmp(st, "resolved") != 0)
+                rw_dispatch_add(rl->disp, a, now);
+        }
+    }
+    json_decref(recs);
+    struct rw_dispatch_stats old;
+    rw_dispatch_stats(d->disp, &old);
+    add_counters(&d->disp_base, &old);
+    rw_dispatch_destroy(&d->disp);
+    rw_inhibitor_destroy(&d->inhibitor);
+    d->disp = rl->disp;
+    d->inhibitor = rl->inhibitor;
+    rl->disp = NULL;
+    rl->inhibitor = NULL;
+    if (d->journal)
+        rw_dispatch_set_journal(d->disp, journal_put, d);
+    free(d->external_url);
+    d->external_url = rl->external_url;
+    rl->external_url = NULL;
+    int removed = swap_receivers(d, rl);
+    if (removed < 0) {
+        /* The routes are in; the receivers could not move: keep the old ones
+         * (their names are what the routes use, or dead letters follow). */
+        rl->rc = removed;
+        snprintf(rl->msg, sizeof rl->msg,
+                 "reload: out of memory while switching receivers (routes reloaded, receivers "
+                 "not)");
+    }
+    journal_compact(d, "reload");
+    struct rw_dispatch_stats ds;
+    rw_dispatch_stats(d->disp, &ds);
+    rw_log(RW_LOG_INFO, LOG_COMP,
+           "msg=\"reloaded\" receivers=%d removed=%d groups=%llu alerts=%llu regrouped=%llu",
+           d->nrcv, removed > 0 ? removed : 0, (unsigned long long)ds.groups,
+           (unsigned long long)ds.alerts, (unsigned long long)ds.restore_rerouted);
+reply:
+    publish(d);
+    if (zmq_send(d->rx, "R", 1, 0) < 0)
+        rw_log(RW_LOG_ERROR, LOG_COMP, "msg=\"reload: cannot answer\" error=\"%s\"",
+               zmq_strerror(zmq_errno()));
 }
 
 /* ---- control socket ------------------------------------------------------------------ */
+
+static const char *S0(const char *s)
+{
+    return s ? s : "";
+}
 
 static json_t *fail_reply(const char *fmt, const char *arg)
 {
@@ -1158,9 +1625,9 @@ static json_t *handle_control(void *ud, const json_t *req)
         json_t *all = rw_silences_list(d->silences, now, 1), *mine = NULL;
         size_t i;
         json_t *s;
-        json_array_foreach(
-            all, i, s) if (!mine && strcmp(json_string_value(json_object_get(s, "id")), id) == 0)
-            mine = json_incref(s);
+        json_array_foreach(all, i,
+                           s) if (!mine && strcmp(S0(json_string_value(json_object_get(s, "id"))),
+                                                  id) == 0) mine = json_incref(s);
         json_decref(all);
         history(d, json_pack("{s:s, s:s, s:s, s:O?}", "event", "silence", "action", "add", "id", id,
                              "silence", mine));
@@ -1271,6 +1738,12 @@ static void periodic(struct rw_delivery *d)
         d->next_gc_ms = now + SILENCE_GC_MS;
         rw_silences_gc(d->silences, now);
     }
+    if (d->journal && now >= d->next_journal_sync_ms) {
+        d->next_journal_sync_ms = now + JOURNAL_SYNC_MS;
+        rw_journal_sync(d->journal);
+        if (journal_oversized(d))
+            journal_compact(d, "size");
+    }
     if (!d->event_time && !d->draining)
         resend(d, now);
 }
@@ -1373,6 +1846,9 @@ static void *run(void *arg)
         d->rcv[x->rcv].inflight--;
         xfer_free(x);
     }
+    /* What the groups still hold (firing alerts, their notification log)
+     * comes back at the next start. */
+    journal_compact(d, "stop");
     publish(d);
     struct rw_outbox_stats os;
     rw_outbox_stats(d->ob, &os);
@@ -1402,32 +1878,31 @@ static void free_all(struct rw_delivery *d)
     close_socket(&d->rx);
     rw_control_close(&d->control);
     rw_dispatch_destroy(&d->disp);
+    rw_journal_close(&d->journal);
+    for (int i = 0; i < d->nbatch; i++)
+        json_decref(d->batch[i].am);
+    free(d->batch);
     rw_inhibitor_destroy(&d->inhibitor);
     rw_silences_close(&d->silences);
     rw_outbox_close(&d->ob);
     rw_history_close(&d->hist);
     if (d->multi)
         curl_multi_cleanup(d->multi);
-    for (int i = 0; d->rcv && i < d->nrcv; i++) {
-        json_decref(d->rcv[i].firing);
-        json_decref(d->rcv[i].resolved);
-    }
-    free(d->rcv);
+    free_receivers(d->rcv, d->nrcv);
     free(d->external_url);
     free(d);
 }
 
-static int setup_receivers(struct rw_delivery *d, const struct rw_delivery_opts *o, char *err,
-                           size_t errlen)
+/* The receivers of o, checked and copied; logs what cannot send. */
+static struct receiver *build_receivers(const struct rw_delivery_opts *o, char *err, size_t errlen)
 {
-    d->rcv = calloc((size_t)(o->nreceivers > 0 ? o->nreceivers : 1), sizeof *d->rcv);
-    if (!d->rcv) {
+    struct receiver *rcv = calloc((size_t)(o->nreceivers > 0 ? o->nreceivers : 1), sizeof *rcv);
+    if (!rcv) {
         snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
+        return NULL;
     }
-    d->nrcv = o->nreceivers;
-    for (int i = 0; i < d->nrcv; i++) {
-        struct receiver *r = &d->rcv[i];
+    for (int i = 0; i < o->nreceivers; i++) {
+        struct receiver *r = &rcv[i];
         r->cfg = o->receivers[i];
         r->cfg.name[sizeof r->cfg.name - 1] = '\0';
         r->cfg.type[sizeof r->cfg.type - 1] = '\0';
@@ -1438,7 +1913,7 @@ static int setup_receivers(struct rw_delivery *d, const struct rw_delivery_opts 
         if (!r->nt) {
             snprintf(err, errlen, "receiver %s: unknown notifier type '%s'", r->cfg.name,
                      r->cfg.type);
-            return -EINVAL;
+            goto fail;
         }
         if (r->cfg.resend_interval <= 0)
             r->cfg.resend_interval = 60;
@@ -1447,8 +1922,11 @@ static int setup_receivers(struct rw_delivery *d, const struct rw_delivery_opts 
         r->is_am = strcmp(r->cfg.type, "alertmanager") == 0;
         if (r->is_am && (!(r->firing = json_object()) || !(r->resolved = json_object()))) {
             snprintf(err, errlen, "out of memory");
-            return -ENOMEM;
+            goto fail;
         }
+    }
+    for (int i = 0; i < o->nreceivers; i++) {
+        const struct receiver *r = &rcv[i];
         if (r->cfg.missing[0])
             rw_log(RW_LOG_ERROR, LOG_COMP,
                    "msg=\"receiver cannot send, its notifications count as failed\" receiver=%s "
@@ -1463,7 +1941,10 @@ static int setup_receivers(struct rw_delivery *d, const struct rw_delivery_opts 
                    "read and forge this receiver's traffic\" receiver=%s",
                    r->cfg.name);
     }
-    return 0;
+    return rcv;
+fail:
+    free_receivers(rcv, o->nreceivers);
+    return NULL;
 }
 
 struct rw_delivery *rw_delivery_new(void *zmq_ctx, const struct rw_delivery_opts *o, char *err,
@@ -1494,8 +1975,9 @@ struct rw_delivery *rw_delivery_new(void *zmq_ctx, const struct rw_delivery_opts
         snprintf(err, errlen, "state directory path too long: %s", o->state_dir);
         goto fail;
     }
-    if (setup_receivers(d, o, err, errlen))
+    if (!(d->rcv = build_receivers(o, err, errlen)))
         goto fail;
+    d->nrcv = o->nreceivers;
     /* 0700: silences, notification bodies and the control socket live here. */
     if (mkdir(d->state_dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create the state directory %s: %s (set notify.state_dir)",
@@ -1527,6 +2009,13 @@ struct rw_delivery *rw_delivery_new(void *zmq_ctx, const struct rw_delivery_opts
         goto fail;
     }
     rw_dispatch_set_mutes(d->disp, d->silences, d->inhibitor);
+    d->journal_slack = o->journal_slack ? o->journal_slack : JOURNAL_SLACK_DEFAULT;
+    if (!(d->batch = calloc(RECV_BATCH, sizeof *d->batch))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (!d->event_time && journal_start(d, err, errlen) < 0)
+        goto fail;
     if (o->history && o->history[0] &&
         !(d->hist = rw_history_open(o->history, o->history_max_bytes, err, errlen)))
         goto fail;
@@ -1573,6 +2062,73 @@ struct rw_delivery *rw_delivery_new(void *zmq_ctx, const struct rw_delivery_opts
 fail:
     free_all(d);
     return NULL;
+}
+
+static void reload_free(struct reload *rl)
+{
+    if (!rl)
+        return;
+    free_receivers(rl->rcv, rl->nrcv);
+    rw_inhibitor_destroy(&rl->inhibitor);
+    rw_dispatch_destroy(&rl->disp);
+    free(rl->external_url);
+    free(rl);
+}
+
+int rw_delivery_reload(struct rw_delivery *d, const struct rw_delivery_opts *o, char *err,
+                       size_t errlen)
+{
+    if (!d || !d->started || !o || !o->route || o->nreceivers < 0 ||
+        (o->nreceivers > 0 && !o->receivers) || (o->ninhibit > 0 && !o->inhibit)) {
+        snprintf(err, errlen, "reload: bad options (a route tree is needed)");
+        return -EINVAL;
+    }
+    if (o->state_dir && o->state_dir[0] && strcmp(o->state_dir, d->state_dir) != 0) {
+        snprintf(err, errlen,
+                 "reload: notify.state_dir cannot change while running (%s -> %s): restart "
+                 "rumwatch to move it",
+                 d->state_dir, o->state_dir);
+        return -EINVAL;
+    }
+    struct reload *rl = calloc(1, sizeof *rl);
+    if (!rl) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    rl->nrcv = o->nreceivers;
+    rl->external_url = strdup(o->external_url ? o->external_url : "");
+    struct rw_dispatch_opts dopts = {.external_url = rl->external_url};
+    if (!rl->external_url || !(rl->rcv = build_receivers(o, err, errlen)) ||
+        (o->ninhibit > 0 && !(rl->inhibitor = rw_inhibitor_new(o->inhibit, o->ninhibit, 0))) ||
+        !(rl->disp = rw_dispatch_new(o->route, &dopts))) {
+        if (rl->rcv || !rl->external_url)
+            snprintf(err, errlen, "out of memory");
+        reload_free(rl);
+        return -ENOMEM;
+    }
+    /* Behind every alert already submitted; then wait for the answer: the
+     * caller may free the old route tree only once the thread let go of it. */
+    char msg[RELOAD_LEN + sizeof rl];
+    memcpy(msg, RELOAD_MSG, RELOAD_LEN);
+    memcpy(msg + RELOAD_LEN, &rl, sizeof rl);
+    int to = 5000;
+    zmq_setsockopt(d->tx, ZMQ_SNDTIMEO, &to, sizeof to);
+    if (zmq_send(d->tx, msg, sizeof msg, 0) < 0) {
+        snprintf(err, errlen,
+                 "reload: the delivery thread's queue stayed full for 5 s (%s); the old config "
+                 "stays in use, try again",
+                 zmq_strerror(zmq_errno()));
+        reload_free(rl);
+        return -EAGAIN;
+    }
+    char ack;
+    while (zmq_recv(d->tx, &ack, 1, 0) < 0 && zmq_errno() == EINTR) {
+    }
+    int rc = rl->rc;
+    if (rc)
+        snprintf(err, errlen, "%s", rl->msg);
+    reload_free(rl);
+    return rc;
 }
 
 int rw_delivery_submit(struct rw_delivery *d, const char *alert_json)

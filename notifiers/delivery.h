@@ -17,14 +17,24 @@
  *
  * Durability: a notification is on disk before its first attempt and
  * leaves the outbox only on a 2xx or as a dead letter; after a crash or a
- * stop it is sent by the next start, with the same webhook-id. Alerts still
- * waiting in a group (group_wait / group_interval) live in memory only; a
- * graceful stop flushes them into the outbox first.
+ * stop it is sent by the next start, with the same webhook-id. Alerts
+ * waiting in a group (group_wait / group_interval) are in the alert journal
+ * (<state_dir>/alerts.journal, fdatasync'ed per batch before they join a
+ * group) with each group's state after its flushes; the next start replays
+ * it, so groups come back with their first-seen time and notification log.
+ * Notification ids are content-derived (receiver, group key, group
+ * first-seen time, notification number, alerts' fingerprints and statuses):
+ * a flush made again after a crash has the id of the one possibly sent
+ * before, and the outbox keeps one copy per id. The journal is compacted at
+ * start, reload and stop, and when it outgrows its last snapshot and the
+ * slack. A graceful stop still flushes the groups into the outbox first.
+ * Not in event-time mode (replay --notify). rw_delivery_reload switches
+ * config while running (see there).
  *
  * Ownership: rw_delivery_new copies the receivers and strings; it borrows
- * the route tree and the inhibit rules (they must outlive the delivery, as
- * the config that holds them does) and the ZeroMQ context (the caller keeps
- * it alive until rw_delivery_destroy returns).
+ * the route tree and the inhibit rules (they must outlive the delivery, or
+ * the reload that replaces them, as the config that holds them does) and the ZeroMQ context (the
+ * caller keeps it alive until rw_delivery_destroy returns).
  */
 #ifndef RW_DELIVERY_H
 #define RW_DELIVERY_H
@@ -55,6 +65,9 @@ struct rw_delivery_opts {
      * silences' bookkeeping still use the wall clock. */
     int event_time;
     int control; /* serve the control socket (`rumwatch run`) */
+    /* The alert journal is compacted when what was appended since the last
+     * compaction exceeds both this and the compacted size. 0 = 4 MiB. */
+    uint64_t journal_slack;
 };
 
 struct rw_delivery_stats {
@@ -73,6 +86,8 @@ struct rw_delivery_stats {
     uint64_t groups;         /* aggregation groups now */
     uint64_t resent;         /* alertmanager re-posts of firing alerts answered 2xx */
     uint64_t inflight;       /* requests in flight now */
+    uint64_t journal_bytes;  /* size of <state_dir>/alerts.journal now */
+    uint64_t restored;       /* alerts the journal gave back to the groups at start */
 };
 
 /* Opens the outbox (its lock: one process per state directory), the
@@ -85,6 +100,23 @@ struct rw_delivery *rw_delivery_new(void *zmq_ctx, const struct rw_delivery_opts
  * -EAGAIN when the hand-over queue is full (counted in `dropped`). */
 int rw_delivery_submit(struct rw_delivery *d, const char *alert_json);
 void rw_delivery_stats(const struct rw_delivery *d, struct rw_delivery_stats *out);
+/* Engine thread (the one that submits): switch to the receivers, route
+ * tree, inhibit rules and external_url of opts, applied by the delivery
+ * thread after every alert already submitted, without losing what the
+ * groups hold or the outbox. Groups whose route and group key still exist
+ * keep their timers and notification log; alerts whose group changed are
+ * filed anew (as new arrivals at the reload); routes the reload adds get
+ * the alerts already firing. Receivers are matched by name: one kept
+ * (changed or not) keeps its queue and transfers in flight; notifications
+ * of a removed one are dead-lettered with reason "receiver removed" (in
+ * flight now, or when they come due), for `outbox retry` once it is back.
+ * state_dir must be the same (or NULL); history, outbox limits,
+ * event_time, control and journal_slack are fixed at rw_delivery_new.
+ * Blocks until applied. 0: from now on opts' route tree and inhibit rules
+ * are the ones borrowed, and the previous ones may be freed. Negative errno
+ * with a message: the previous ones stay in use (keep them). */
+int rw_delivery_reload(struct rw_delivery *d, const struct rw_delivery_opts *opts, char *err,
+                       size_t errlen);
 /* Stop taking alerts, flush the groups into the outbox, deliver for up to
  * drain_ms, then stop the thread and free. What is not delivered stays in
  * the outbox for the next start. Sets *dp to NULL; safe on NULL. */

@@ -20,6 +20,7 @@ struct galert {
     uint64_t fp;
     json_t *alert; /* referenced */
     int firing;
+    int64_t at; /* when this group took it (re-routing after a reload) */
 };
 
 struct group {
@@ -30,9 +31,11 @@ struct group {
     char *key;
     json_t *labels; /* groupLabels */
     int n, cap;
-    struct galert *a; /* arrival order */
-    int64_t next_ms;  /* next flush */
-    int flushed;      /* flushed at least once */
+    struct galert *a;   /* arrival order */
+    int64_t next_ms;    /* next flush */
+    int64_t created_ms; /* first seen: part of the notification ids */
+    uint64_t seq;       /* notifications taken so far */
+    int flushed;        /* flushed at least once */
     /* Last notification taken by the callback: */
     int sent;
     int64_t last_sent_ms;
@@ -51,6 +54,8 @@ struct rw_dispatch {
     struct group *head, *tail;
     int ngroups, nalerts;
     struct rw_dispatch_stats st;
+    rw_dispatch_state_fn journal;
+    void *journal_ud;
 };
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -226,6 +231,7 @@ static struct group *group_create(struct rw_dispatch *d, const struct rw_route *
     g->key = key;
     g->hash = h;
     g->next_ms = now_ms + r->group_wait_ms;
+    g->created_ms = now_ms;
     size_t b = h & (d->nbuckets - 1);
     g->hnext = d->buckets[b];
     d->buckets[b] = g;
@@ -245,6 +251,23 @@ static int find_alert(const struct group *g, uint64_t fp)
         if (g->a[i].fp == fp)
             return i;
     return -1;
+}
+
+/* Append a (its alert gets referenced); -ENOMEM if the array cannot grow. */
+static int push_alert(struct rw_dispatch *d, struct group *g, struct galert a)
+{
+    if (g->n == g->cap) {
+        int cap = g->cap ? g->cap * 2 : 4;
+        struct galert *v = realloc(g->a, sizeof *v * (size_t)cap);
+        if (!v)
+            return -ENOMEM;
+        g->a = v;
+        g->cap = cap;
+    }
+    json_incref(a.alert);
+    g->a[g->n++] = a;
+    d->nalerts++;
+    return 0;
 }
 
 /* ---- public ------------------------------------------------------------------- */
@@ -365,23 +388,13 @@ int rw_dispatch_add(struct rw_dispatch *d, json_t *am_alert, int64_t now_ms)
                 if (g)
                     key = NULL; /* the group owns it now */
             }
-            if (g && g->n == g->cap) {
-                int cap = g->cap ? g->cap * 2 : 4;
-                struct galert *a = realloc(g->a, sizeof *a * (size_t)cap);
-                if (a) {
-                    g->a = a;
-                    g->cap = cap;
-                }
-            }
-            if (!g || g->n == g->cap) {
+            if (!g || push_alert(d, g, (struct galert){fp, am_alert, 1, now_ms}) < 0) {
                 d->st.alerts_dropped++;
                 refused = 1;
                 if (g && g->n == 0)
                     group_delete(d, g);
                 g = NULL;
             } else {
-                g->a[g->n++] = (struct galert){fp, json_incref(am_alert), 1};
-                d->nalerts++;
                 held++;
             }
         }
@@ -490,11 +503,80 @@ static int set_fps(uint64_t **dst, int *n, const uint64_t *src, int ns)
     return 0;
 }
 
+/* Routes are named in the journal by key, and by rank among routes with
+ * the same key (siblings with identical matchers share one). */
+static const struct rw_route *route_walk(const struct rw_route *r, const char *key, int *n,
+                                         const struct rw_route *stop)
+{
+    if (r == stop || strcmp(r->key, key) == 0) {
+        if (r == stop || (*n)-- == 0)
+            return r;
+    }
+    for (int i = 0; i < r->nchildren; i++) {
+        const struct rw_route *f = route_walk(r->children[i], key, n, stop);
+        if (f)
+            return f;
+    }
+    return NULL;
+}
+
+static int route_nth(const struct rw_route *r)
+{
+    const struct rw_route *root = r;
+    while (root->parent)
+        root = root->parent;
+    /* Count the routes with r's key met before r in tree order. */
+    int n = INT32_MAX;
+    route_walk(root, r->key, &n, r);
+    return INT32_MAX - n;
+}
+
+static json_t *fps_json(const uint64_t *v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < n; i++) {
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)v[i]);
+        json_array_append_new(a, json_string(hex));
+    }
+    return a;
+}
+
+/* A group's state as a journal record: its timing and notification log,
+ * then either its alerts in full (a snapshot) or only the fingerprints it
+ * still holds (after a flush: the alerts themselves are already in the
+ * journal). */
+static json_t *group_state(const struct group *g, int full)
+{
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:O, s:I, s:I, s:b, s:b, s:I, s:I, s:o, s:o}", "t",
+                          "g", "route", g->route->key, "route_n", route_nth(g->route), "key",
+                          g->key, "labels", g->labels, "created", (json_int_t)g->created_ms, "next",
+                          (json_int_t)g->next_ms, "flushed", g->flushed, "sent", g->sent,
+                          "last_sent", (json_int_t)g->last_sent_ms, "seq", (json_int_t)g->seq, "sf",
+                          fps_json(g->sf, g->nsf), "sr", fps_json(g->sr, g->nsr));
+    json_t *list = json_array();
+    for (int i = 0; list && i < g->n; i++) {
+        if (!full) {
+            char hex[17];
+            snprintf(hex, sizeof hex, "%016llx", (unsigned long long)g->a[i].fp);
+            json_array_append_new(list, json_string(hex));
+        } else {
+            json_array_append_new(list, json_pack("{s:I, s:O}", "at", (json_int_t)g->a[i].at,
+                                                  "alert", g->a[i].alert));
+        }
+    }
+    if (!o || !list || json_object_set_new(o, full ? "alerts" : "held", list)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* One tick of one group. Returns 1 if a notification was taken. */
 static int flush(struct rw_dispatch *d, struct group *g, int64_t now_ms, rw_flush_fn cb, void *ud)
 {
     const struct rw_route *r = g->route;
-    int ok = 1, taken = 0;
+    int ok = 1, taken = 0, changed = 0;
     int *idx = NULL;
     uint64_t *fps = NULL;
     if (rw_route_muted(r, now_ms)) {
@@ -539,18 +621,20 @@ static int flush(struct rw_dispatch *d, struct group *g, int64_t now_ms, rw_flus
     int nsend_r = r->send_resolved ? nr : 0;
     if (nf + nsend_r > 0) {
         json_t *n = notification(d, g, fi, nf, ri, nsend_r);
-        struct rw_flush f = {r,  r->receiver, g->key, g->labels, nf ? "firing" : "resolved",
-                             nf, nsend_r,     n};
+        struct rw_flush f = {r,  r->receiver, g->key, g->labels,     nf ? "firing" : "resolved",
+                             nf, nsend_r,     n,      g->created_ms, g->seq + 1};
         if (!n || cb(ud, &f) != 0) {
             ok = 0;
             d->st.flush_failed++;
         } else {
             d->st.notifications++;
+            g->seq++;
             taken = 1;
         }
         json_decref(n);
     }
     if (ok) {
+        changed = 1;
         if (set_fps(&g->sf, &g->nsf, ff, nf) || set_fps(&g->sr, &g->nsr, rf, nr)) {
             /* Out of memory for the log: forget it, so the next tick re-sends
              * rather than stays silent. */
@@ -572,12 +656,21 @@ done:
                 d->nalerts--;
             }
         }
+        changed |= k != g->n;
         g->n = k;
     }
     free(idx);
     free(fps);
     g->flushed = 1;
     g->next_ms = now_ms + r->group_interval_ms;
+    /* A tick that only moved the timer is not journaled: replayed, the
+     * group is due at once and decides again from the same log. */
+    if (changed && d->journal) {
+        json_t *rec = group_state(g, 0);
+        if (rec)
+            d->journal(d->journal_ud, rec);
+        json_decref(rec);
+    }
     if (g->n == 0)
         group_delete(d, g);
     return taken;
@@ -623,4 +716,205 @@ json_t *rw_dispatch_groups(const struct rw_dispatch *d)
                                            "next_flush_ms", (json_int_t)g->next_ms));
     }
     return a;
+}
+
+/* ---- journal: state out, state in ---------------------------------------------- */
+
+void rw_dispatch_set_journal(struct rw_dispatch *d, rw_dispatch_state_fn fn, void *ud)
+{
+    d->journal = fn;
+    d->journal_ud = ud;
+}
+
+int rw_dispatch_snapshot(const struct rw_dispatch *d, rw_dispatch_state_fn fn, void *ud)
+{
+    int n = 0;
+    for (const struct group *g = d->head; g; g = g->next) {
+        json_t *rec = group_state(g, 1);
+        if (!rec)
+            return -ENOMEM;
+        int rc = fn(ud, rec);
+        json_decref(rec);
+        if (rc)
+            return rc < 0 ? rc : -EIO;
+        n++;
+    }
+    return n;
+}
+
+static int parse_fps(const json_t *a, uint64_t **out, int *n)
+{
+    size_t sz = json_array_size(a);
+    uint64_t *v = sz ? malloc(sizeof *v * sz) : NULL;
+    if (sz && !v)
+        return -ENOMEM;
+    int k = 0;
+    size_t i;
+    const json_t *x;
+    json_array_foreach(a, i, x)
+    {
+        const char *s = json_string_value(x);
+        char *end;
+        if (!s || !*s)
+            continue;
+        v[k++] = strtoull(s, &end, 16);
+        if (*end)
+            k--;
+    }
+    if (k > 1)
+        qsort(v, (size_t)k, sizeof *v, u64_cmp);
+    free(*out);
+    *out = k ? v : NULL;
+    if (!k)
+        free(v);
+    *n = k;
+    return 0;
+}
+
+static int64_t int_or(const json_t *o, const char *k, int64_t dflt)
+{
+    const json_t *v = json_object_get(o, k);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+/* Timing and notification log of a record onto g. */
+static int apply_state(struct group *g, const json_t *rec)
+{
+    g->created_ms = int_or(rec, "created", g->created_ms);
+    g->next_ms = int_or(rec, "next", g->next_ms);
+    g->flushed = json_is_true(json_object_get(rec, "flushed"));
+    g->sent = json_is_true(json_object_get(rec, "sent"));
+    g->last_sent_ms = int_or(rec, "last_sent", 0);
+    int64_t seq = int_or(rec, "seq", 0);
+    g->seq = seq > 0 ? (uint64_t)seq : 0;
+    if (parse_fps(json_object_get(rec, "sf"), &g->sf, &g->nsf) ||
+        parse_fps(json_object_get(rec, "sr"), &g->sr, &g->nsr)) {
+        g->sent = 0; /* as in flush: a lost log re-sends rather than stays silent */
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* One alert of a snapshot into the group it was in, if the route still
+ * makes that group for it: 1 = placed, 0 = the group would differ now (the
+ * caller re-routes it), negative = refused. */
+static int place(struct rw_dispatch *d, const struct rw_route *r, const char *key,
+                 struct group **gp, json_t *alert, int64_t at, int64_t now_ms)
+{
+    json_t *labels = json_object_get(alert, "labels");
+    if (!r || !json_is_object(alert) || !valid_labels(labels))
+        return 0;
+    int np;
+    struct pair *p = group_pairs(r, labels, &np);
+    char *k = group_key(r, p, np);
+    if (!k || strcmp(k, key) != 0) {
+        free(k);
+        free(p);
+        return 0;
+    }
+    uint64_t fp = fingerprint(alert, labels);
+    const char *status = json_string_value(json_object_get(alert, "status"));
+    int firing = !status || strcmp(status, "resolved") != 0;
+    struct group *g = *gp;
+    int i = g ? find_alert(g, fp) : -1;
+    int rc = 1;
+    if (i >= 0) {
+        json_decref(g->a[i].alert);
+        g->a[i].alert = json_incref(alert);
+        g->a[i].firing = firing;
+    } else if (!g && d->ngroups >= d->max_groups) {
+        d->st.groups_dropped++;
+        rc = -ENOSPC;
+    } else if ((g && g->n >= d->max_per_group) || d->nalerts >= d->max_alerts) {
+        d->st.alerts_dropped++;
+        rc = -ENOSPC;
+    } else {
+        if (!g) {
+            g = group_create(d, r, k, group_hash(r, k), p, np, now_ms);
+            if (g) {
+                k = NULL; /* the group owns it; its state comes after its alerts */
+                *gp = g;
+            }
+        }
+        if (!g || push_alert(d, g, (struct galert){fp, alert, firing, at}) < 0) {
+            d->st.alerts_dropped++;
+            rc = -ENOMEM;
+        }
+    }
+    free(k);
+    free(p);
+    return rc;
+}
+
+int rw_dispatch_restore(struct rw_dispatch *d, const json_t *rec, int64_t now_ms)
+{
+    const char *t = json_string_value(json_object_get(rec, "t"));
+    const char *rkey = json_string_value(json_object_get(rec, "route"));
+    const char *key = json_string_value(json_object_get(rec, "key"));
+    const json_t *alerts = json_object_get(rec, "alerts");
+    const json_t *held = json_object_get(rec, "held");
+    if (!t || strcmp(t, "g") != 0 || !rkey || !key || (alerts && !json_is_array(alerts)) ||
+        (held && !json_is_array(held)))
+        return -EINVAL;
+    int nth = (int)int_or(rec, "route_n", 0);
+    const struct rw_route *r = route_walk(d->root, rkey, &nth, NULL);
+    struct group *g = r ? lookup(d, r, key, group_hash(r, key)) : NULL;
+    int placed = 0;
+    if (!alerts) {
+        /* After a flush: the group's new state and what it still holds. */
+        if (!g)
+            return 0; /* its alerts were not taken (config changed, caps) */
+        if (held) {
+            int k = 0;
+            for (int i = 0; i < g->n; i++) {
+                int keep = 0;
+                size_t j;
+                const json_t *x;
+                json_array_foreach(held, j, x)
+                {
+                    const char *s = json_string_value(x);
+                    if (s && strtoull(s, NULL, 16) == g->a[i].fp) {
+                        keep = 1;
+                        break;
+                    }
+                }
+                if (keep) {
+                    g->a[k++] = g->a[i];
+                } else {
+                    json_decref(g->a[i].alert);
+                    d->nalerts--;
+                }
+            }
+            g->n = k;
+        }
+        apply_state(g, rec);
+        placed = g->n;
+        if (g->n == 0)
+            group_delete(d, g);
+        return placed;
+    }
+    /* A snapshot: the group with its alerts. An alert the current tree
+     * would group elsewhere (a reload or restart changed the routes or
+     * group_by) is filed as a new arrival instead, losing the log. */
+    size_t i;
+    const json_t *e;
+    json_array_foreach(alerts, i, e)
+    {
+        json_t *alert = json_object_get(e, "alert");
+        if (!json_is_object(alert))
+            continue;
+        if (d->inhibitor)
+            rw_inhibitor_observe(d->inhibitor, alert);
+        int rc = place(d, r, key, &g, alert, int_or(e, "at", now_ms), now_ms);
+        if (rc > 0)
+            placed++;
+        else if (rc == 0)
+            d->st.restore_rerouted += rw_dispatch_add(d, alert, now_ms) > 0;
+    }
+    if (g) {
+        apply_state(g, rec);
+        if (g->n == 0)
+            group_delete(d, g);
+    }
+    return placed;
 }

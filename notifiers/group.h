@@ -76,6 +76,7 @@ struct rw_dispatch_stats {
     uint64_t muted_time;       /* flushes held back by a route's time intervals */
     uint64_t silenced;         /* alerts left out of a flush by a silence (per flush) */
     uint64_t inhibited;        /* alerts left out of a flush by inhibition (per flush) */
+    uint64_t restore_rerouted; /* restored alerts filed anew: their group changed */
 };
 
 /* One notification, valid for the duration of the callback. */
@@ -88,6 +89,10 @@ struct rw_flush {
     const char *status; /* "firing" if any alert fires, else "resolved" */
     int nfiring, nresolved;
     json_t *notification; /* borrowed: json_incref to keep; its alerts are shared, read-only */
+    /* With group_key and the alerts, these name the notification for good:
+     * the same flush replayed after a crash has the same ones. */
+    int64_t group_created_ms; /* when the group was first seen */
+    uint64_t seq;             /* 1 for the group's first notification, then 2, ... */
 };
 
 /* 0 = taken; anything else = not taken (retried next group_interval). */
@@ -113,6 +118,29 @@ int rw_dispatch_due(struct rw_dispatch *d, int64_t now_ms, rw_flush_fn cb, void 
 /* The earliest group timer, or INT64_MAX with no groups. */
 int64_t rw_dispatch_next_deadline(const struct rw_dispatch *d);
 void rw_dispatch_stats(const struct rw_dispatch *d, struct rw_dispatch_stats *out);
+/* ---- journal (delivery.c keeps it on disk; docs/notifications.md) ----------
+ * A group's state is a JSON record {"t":"g", "route", "route_n", "key",
+ * "labels", "created", "next", "flushed", "sent", "last_sent", "seq", "sf",
+ * "sr" (fingerprints, 16 hex), and "alerts": [{"at", "alert"}] (a snapshot)
+ * or "held": [fingerprints] (after a flush)}. Borrowed for the call. */
+typedef int (*rw_dispatch_state_fn)(void *ud, const json_t *rec);
+/* Called after every flush that changed a group (a notification taken,
+ * the log updated, resolved alerts dropped, the group deleted); not for a
+ * tick that only moved the timer. NULL fn = off. */
+void rw_dispatch_set_journal(struct rw_dispatch *d, rw_dispatch_state_fn fn, void *ud);
+/* One full record per group (fn returning nonzero stops: -EIO or its
+ * negative value). Returns the number of groups or a negative errno. */
+int rw_dispatch_snapshot(const struct rw_dispatch *d, rw_dispatch_state_fn fn, void *ud);
+/* Apply one record. A full one rebuilds the group (created if missing)
+ * with its timing and log; an alert the current tree would group elsewhere
+ * (routes or group_by changed) goes through rw_dispatch_add at now_ms
+ * instead (restore_rerouted). A "held" one updates a group the replayed
+ * alerts built: its log, timing, and drops what it no longer holds; ignored
+ * if no such group. Returns the alerts placed (>= 0) or -EINVAL. Replaying
+ * a journal = rw_dispatch_add for each alert record at its time, and this
+ * for each group record, in file order. */
+int rw_dispatch_restore(struct rw_dispatch *d, const json_t *rec, int64_t now_ms);
+
 /* Groups for status pages and tests: [{receiver, groupKey, groupLabels,
  * alerts (count), firing (count), next_flush_ms}]. New reference. */
 json_t *rw_dispatch_groups(const struct rw_dispatch *d);

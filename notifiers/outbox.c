@@ -1418,8 +1418,16 @@ int rw_outbox_put(struct rw_outbox *ob, const char *receiver, const void *body, 
                           "outbox: id \"%.80s\" must be 1..%d of [A-Za-z0-9_.-], not "
                           "starting with '.'",
                           id, RW_OUTBOX_ID_MAX - 1);
+        /* One copy per id: the same notification made again (a crash
+         * between the put and the journal's record of it) is already here,
+         * pending, dead-lettered or on its way back from `outbox retry`. */
         if (find(ob, id) >= 0)
             return seterr(err, errlen, -EEXIST, "outbox: id %s is already pending", id);
+        char fname[NAME_MAX_LEN];
+        rec_name(fname, id, ".msg");
+        struct stat sb;
+        if (fstatat(ob->dead_fd, fname, &sb, 0) == 0 || fstatat(ob->inc_fd, fname, &sb, 0) == 0)
+            return seterr(err, errlen, -EEXIST, "outbox: id %s is already dead-lettered", id);
         snprintf(r.id, sizeof r.id, "%s", id);
     } else {
         do
@@ -1543,8 +1551,8 @@ int rw_outbox_done(struct rw_outbox *ob, const char *id, char *err, size_t errle
     return 0;
 }
 
-int rw_outbox_fail(struct rw_outbox *ob, const char *id, int retryable, int64_t next_at_ms,
-                   const char *error_text, char *err, size_t errlen)
+static int fail_or_kill(struct rw_outbox *ob, const char *id, int retryable, int64_t next_at_ms,
+                        const char *error_text, const char *kill_reason, char *err, size_t errlen)
 {
     int32_t idx = id ? find(ob, id) : -1;
     if (idx < 0)
@@ -1573,7 +1581,10 @@ int rw_outbox_fail(struct rw_outbox *ob, const char *id, int retryable, int64_t 
     copy_text(r.last_error, sizeof r.last_error, error_text ? error_text : "");
     int too_old = r.enqueued_ms <= INT64_MAX - ob->lim.max_age_ms &&
                   next_at_ms > r.enqueued_ms + ob->lim.max_age_ms;
-    const char *reason = !retryable ? "rejected" : too_old ? "max age" : NULL;
+    const char *reason = kill_reason  ? kill_reason
+                         : !retryable ? "rejected"
+                         : too_old    ? "max age"
+                                      : NULL;
     if (reason) {
         rc = dead_letter(ob, idx, &r, reason, err, errlen);
         rw_outbox_rec_clear(&r);
@@ -1599,6 +1610,21 @@ int rw_outbox_fail(struct rw_outbox *ob, const char *id, int retryable, int64_t 
     ob->st.bytes = ob->st.bytes - ob->ents[idx].bytes + flen;
     ob->ents[idx].bytes = (uint32_t)flen;
     return 0;
+}
+
+int rw_outbox_fail(struct rw_outbox *ob, const char *id, int retryable, int64_t next_at_ms,
+                   const char *error_text, char *err, size_t errlen)
+{
+    return fail_or_kill(ob, id, retryable, next_at_ms, error_text, NULL, err, errlen);
+}
+
+int rw_outbox_dead_letter(struct rw_outbox *ob, const char *id, const char *reason,
+                          const char *error_text, char *err, size_t errlen)
+{
+    if (!reason || !reason[0])
+        return seterr(err, errlen, -EINVAL, "outbox: a dead letter needs a reason");
+    int rc = fail_or_kill(ob, id, 0, 0, error_text, reason, err, errlen);
+    return rc < 0 ? rc : 0;
 }
 
 /* Take incoming/<name> (a dead record the CLI wants retried) into msg/. */

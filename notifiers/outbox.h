@@ -90,7 +90,10 @@ void rw_outbox_close(struct rw_outbox **obp);
 
 /* Accept one notification: on return 0 it is on disk (file and directory
  * fsync'ed) and due now. `id` NULL generates one ("msg_" + time + random);
- * a given id must be new (-EEXIST). The id is copied to id_out (may be NULL).
+ * a given id must be new: -EEXIST if a notification with it is pending,
+ * dead-lettered (kept in DIR/dead/) or queued for retry, so the outbox
+ * never holds two copies of one id (delivered ones are gone: their id can
+ * come again). The id is copied to id_out (may be NULL).
  * -EMSGSIZE if the body exceeds max_body or the record alone max_bytes.
  * If full, the oldest pending notification not in flight is dead-lettered
  * first with reason "outbox full" (stats.dropped). */
@@ -122,6 +125,12 @@ int rw_outbox_done(struct rw_outbox *ob, const char *id, char *err, size_t errle
  * Returns 0 (will be retried), 1 (dead-lettered) or a negative errno. */
 int rw_outbox_fail(struct rw_outbox *ob, const char *id, int retryable, int64_t next_at_ms,
                    const char *error_text, char *err, size_t errlen);
+
+/* Dead-letter a pending notification now with `reason` (e.g. "receiver
+ * removed"), error_text as its last error (counted as a failed attempt).
+ * 0 or a negative errno (-ENOENT if unknown). */
+int rw_outbox_dead_letter(struct rw_outbox *ob, const char *id, const char *reason,
+                          const char *error_text, char *err, size_t errlen);
 
 /* Apply the CLI's requests (records renamed into DIR/incoming/, markers in
  * DIR/retry/). The delivery thread calls it about once a second. Returns

@@ -227,10 +227,8 @@ static void new_state(char *out, size_t len)
     snprintf(out, len, "%s/state%d", tmpdir, state_seq++);
 }
 
-/* fmt: the config (printf-style); `notify.state_dir` is added. state NULL:
- * a fresh state directory. */
-static int pipe_start(struct pipe *p, const char *state, int event_time, int control,
-                      const char *fmt, ...)
+static int vpipe_start(struct pipe *p, const char *state, int event_time, int control,
+                       const char *fmt, va_list ap)
 {
     memset(p, 0, sizeof *p);
     if (state)
@@ -238,10 +236,7 @@ static int pipe_start(struct pipe *p, const char *state, int event_time, int con
     else
         new_state(p->state, sizeof p->state);
     char text[8192];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
     snprintf(text + n, sizeof text - (size_t)n, "\nnotify = { state_dir = \"%s\"; };\n", p->state);
     char err[1024] = "";
     p->cfg = rw_config_load_string(text, "test.conf", err, sizeof err);
@@ -254,6 +249,35 @@ static int pipe_start(struct pipe *p, const char *state, int event_time, int con
     p->d = rw_cmd_start_delivery(zctx, p->cfg, event_time, control, &failed);
     CHECK(p->d != NULL);
     return p->d ? 0 : -1;
+}
+
+/* fmt: the config (printf-style); `notify.state_dir` is added. state NULL:
+ * a fresh state directory. */
+static int pipe_start(struct pipe *p, const char *state, int event_time, int control,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vpipe_start(p, state, event_time, control, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* The usual scenario: a receiver (extra: its arguments, or NULL), then a
+ * pipeline on a fresh state directory whose config fmt has one "%d" per
+ * use of the receiver's port. Nonzero (both stopped) if either fails. */
+static int start_both(struct recv *r, const char *const *extra, struct pipe *p, int event_time,
+                      int control, const char *fmt)
+{
+    if (recv_start(r, 0, extra)) {
+        CHECK(!"receiver did not start");
+        return -1;
+    }
+    if (pipe_start(p, NULL, event_time, control, fmt, r->port, r->port, r->port, r->port)) {
+        recv_stop(r);
+        return -1;
+    }
+    return 0;
 }
 
 static void pipe_stop(struct pipe *p, int drain_ms)
@@ -348,20 +372,13 @@ static size_t count_lines_with(const char *path, const char *needle)
 static void test_grouping_and_resolved(void)
 {
     struct recv r;
-    if (recv_start(&r, 0, NULL)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
     struct pipe p;
-    if (pipe_start(&p, NULL, 0, 0,
+    if (start_both(&r, NULL, &p, 0, 0,
                    "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
                    "\"http://127.0.0.1:%d/hook\"; } );\n"
                    "route = { receiver = \"hook\"; group_by = [\"rule\"]; group_wait = \"300ms\";\n"
-                   "          group_interval = \"200ms\"; repeat_interval = \"1h\"; };\n",
-                   r.port)) {
-        recv_stop(&r);
+                   "          group_interval = \"200ms\"; repeat_interval = \"1h\"; };\n"))
         return;
-    }
     CHECK_INT(submit(&p, "lcp_slowdown", "warning", "firing", "/a"), 0);
     CHECK_INT(submit(&p, "lcp_slowdown", "warning", "firing", "/b"), 0);
     WAIT_UNTIL(recv_count(&r) >= 1, 5000);
@@ -429,13 +446,9 @@ static void test_grouping_and_resolved(void)
 static void test_routing_continue(void)
 {
     struct recv r;
-    if (recv_start(&r, 0, NULL)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
     struct pipe p;
-    if (pipe_start(
-            &p, NULL, 0, 0,
+    if (start_both(
+            &r, NULL, &p, 0, 0,
             "notifiers = ( { name = \"team\"; type = \"webhook\"; url = "
             "\"http://127.0.0.1:%d/team\"; },\n"
             "              { name = \"pager\"; type = \"webhook\"; url = "
@@ -443,11 +456,8 @@ static void test_routing_continue(void)
             "route = { receiver = \"team\"; group_by = [\"...\"]; group_wait = \"0s\";\n"
             "  routes = ( { matchers = [\"severity=critical\"]; receiver = \"pager\"; continue = "
             "true; },\n"
-            "             { matchers = [\"page=~/checkout.*\"]; receiver = \"team\"; } ); };\n",
-            r.port, r.port)) {
-        recv_stop(&r);
+            "             { matchers = [\"page=~/checkout.*\"]; receiver = \"team\"; } ); };\n"))
         return;
-    }
     CHECK_INT(submit(&p, "traffic_drop", "critical", "firing", "/checkout/pay"), 0);
     CHECK_INT(submit(&p, "lcp_slowdown", "warning", "firing", "/home"), 0);
     WAIT_UNTIL(recv_count(&r) >= 3, 5000);
@@ -476,20 +486,13 @@ static void test_routing_continue(void)
 static void test_silence(void)
 {
     struct recv r;
-    if (recv_start(&r, 0, NULL)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
     struct pipe p;
-    if (pipe_start(&p, NULL, 0, 1,
+    if (start_both(&r, NULL, &p, 0, 1,
                    "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
                    "\"http://127.0.0.1:%d/hook\"; } );\n"
                    "route = { receiver = \"hook\"; group_by = [\"...\"]; group_wait = \"0s\"; "
-                   "group_interval = \"200ms\"; };\n",
-                   r.port)) {
-        recv_stop(&r);
+                   "group_interval = \"200ms\"; };\n"))
         return;
-    }
     struct rw_silence_spec spec;
     char err[512];
     char *args[] = {"--match",   "page=/muted", "--for",    "1h",
@@ -548,23 +551,16 @@ static void test_silence(void)
 static void test_inhibit(void)
 {
     struct recv r;
-    if (recv_start(&r, 0, NULL)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
     struct pipe p;
-    if (pipe_start(
-            &p, NULL, 0, 0,
+    if (start_both(
+            &r, NULL, &p, 0, 0,
             "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
             "\"http://127.0.0.1:%d/hook\"; } );\n"
             "route = { receiver = \"hook\"; group_by = [\"...\"]; group_wait = \"200ms\"; "
             "group_interval = \"200ms\"; };\n"
             "inhibit_rules = ( { source_matchers = [\"rule=traffic_drop_app\"];\n"
-            "                    target_matchers = [\"rule=~.*_slowdown\"]; equal = []; } );\n",
-            r.port)) {
-        recv_stop(&r);
+            "                    target_matchers = [\"rule=~.*_slowdown\"]; equal = []; } );\n"))
         return;
-    }
     CHECK_INT(submit(&p, "traffic_drop_app", "critical", "firing", NULL), 0);
     CHECK_INT(submit(&p, "lcp_slowdown", "warning", "firing", "/checkout"), 0);
     WAIT_UNTIL(recv_count(&r) >= 1, 5000);
@@ -587,23 +583,16 @@ static void test_inhibit(void)
  * attempts 2 and 3 are fresh signatures (their own timestamps). */
 static void test_retry_same_id(void)
 {
-    struct recv r;
     const char *const extra[] = {"--codes", "500,500,200", NULL};
-    if (recv_start(&r, 0, extra)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
     setenv("RW_TEST_SECRET", SECRET, 1);
+    struct recv r;
     struct pipe p;
-    if (pipe_start(&p, NULL, 0, 0,
+    if (start_both(&r, extra, &p, 0, 0,
                    "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
                    "\"http://127.0.0.1:%d/r\";\n"
                    "                backoff = 0.05; max_backoff = 0.2; secret_env = "
-                   "\"RW_TEST_SECRET\"; } );\n",
-                   r.port)) {
-        recv_stop(&r);
+                   "\"RW_TEST_SECRET\"; } );\n"))
         return;
-    }
     int64_t t0 = rw_mono_ms();
     CHECK_INT(submit(&p, "retry_rule", "warning", "firing", "/r"), 0);
     WAIT_UNTIL(st(&p).sent == 1, 5000);
@@ -657,20 +646,13 @@ static void test_retry_same_id(void)
  * same id. */
 static void test_dead_letter_retry(void)
 {
-    struct recv r;
     const char *const extra[] = {"--codes", "400,200", NULL};
-    if (recv_start(&r, 0, extra)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
+    struct recv r;
     struct pipe p;
-    if (pipe_start(&p, NULL, 0, 1,
+    if (start_both(&r, extra, &p, 0, 1,
                    "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
-                   "\"http://127.0.0.1:%d/d\"; backoff = 0.05; } );\n",
-                   r.port)) {
-        recv_stop(&r);
+                   "\"http://127.0.0.1:%d/d\"; backoff = 0.05; } );\n"))
         return;
-    }
     CHECK_INT(submit(&p, "bad_request", "critical", "firing", "/d"), 0);
     WAIT_UNTIL(st(&p).failed == 1, 5000);
     sleep_ms(200); /* a retry (backoff 50 ms) would show up by now */
@@ -714,20 +696,13 @@ static void test_dead_letter_retry(void)
  * 50 ms backoff. */
 static void test_retry_after(void)
 {
-    struct recv r;
     const char *const extra[] = {"--codes", "429,200", "--retry-after", "1", NULL};
-    if (recv_start(&r, 0, extra)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
+    struct recv r;
     struct pipe p;
-    if (pipe_start(&p, NULL, 0, 0,
+    if (start_both(&r, extra, &p, 0, 0,
                    "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
-                   "\"http://127.0.0.1:%d/ra\"; backoff = 0.05; } );\n",
-                   r.port)) {
-        recv_stop(&r);
+                   "\"http://127.0.0.1:%d/ra\"; backoff = 0.05; } );\n"))
         return;
-    }
     CHECK_INT(submit(&p, "ra_rule", "warning", "firing", "/ra"), 0);
     WAIT_UNTIL(st(&p).sent == 1, 5000);
     json_t *reqs = recv_requests(&r);
@@ -744,20 +719,13 @@ static void test_retry_after(void)
 /* Down for a second (connections refused), then up: delivered. */
 static void test_down_then_up(void)
 {
-    struct recv r;
     const char *const extra[] = {"--down-for", "1", NULL};
-    if (recv_start(&r, 0, extra)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
+    struct recv r;
     struct pipe p;
-    if (pipe_start(&p, NULL, 0, 0,
+    if (start_both(&r, extra, &p, 0, 0,
                    "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
-                   "\"http://127.0.0.1:%d/up\"; backoff = 0.1; max_backoff = 0.3; } );\n",
-                   r.port)) {
-        recv_stop(&r);
+                   "\"http://127.0.0.1:%d/up\"; backoff = 0.1; max_backoff = 0.3; } );\n"))
         return;
-    }
     CHECK_INT(submit(&p, "down_rule", "warning", "firing", "/up"), 0);
     sleep_ms(400);
     CHECK_INT(st(&p).sent, 0);
@@ -773,20 +741,13 @@ static void test_down_then_up(void)
 /* The first request hangs: that attempt times out (0.3 s) and is retried. */
 static void test_hang_timeout(void)
 {
-    struct recv r;
     const char *const extra[] = {"--hang", "1", NULL};
-    if (recv_start(&r, 0, extra)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
+    struct recv r;
     struct pipe p;
-    if (pipe_start(&p, NULL, 0, 0,
+    if (start_both(&r, extra, &p, 0, 0,
                    "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
-                   "\"http://127.0.0.1:%d/h\"; timeout = 0.3; backoff = 0.05; } );\n",
-                   r.port)) {
-        recv_stop(&r);
+                   "\"http://127.0.0.1:%d/h\"; timeout = 0.3; backoff = 0.05; } );\n"))
         return;
-    }
     int64_t t0 = rw_mono_ms();
     CHECK_INT(submit(&p, "hang_rule", "warning", "firing", "/h"), 0);
     WAIT_UNTIL(st(&p).sent == 1, 5000);
@@ -850,21 +811,14 @@ static void test_slow_does_not_block(void)
 static void test_filtering_implicit_route(void)
 {
     struct recv r;
-    if (recv_start(&r, 0, NULL)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
     struct pipe p;
-    if (pipe_start(&p, NULL, 0, 0,
+    if (start_both(&r, NULL, &p, 0, 0,
                    "notifiers = ( { name = \"crit\"; type = \"webhook\"; url = "
                    "\"http://127.0.0.1:%d/crit\";\n"
                    "                min_severity = \"critical\"; send_resolved = false; },\n"
                    "              { name = \"all\"; type = \"webhook\"; url = "
-                   "\"http://127.0.0.1:%d/all\"; } );\n",
-                   r.port, r.port)) {
-        recv_stop(&r);
+                   "\"http://127.0.0.1:%d/all\"; } );\n"))
         return;
-    }
     CHECK(p.cfg->route_implicit);
     CHECK_INT(submit(&p, "r_info", "info", "firing", "/f"), 0);
     CHECK_INT(submit(&p, "r_warn", "warning", "firing", "/f"), 0);
@@ -954,20 +908,13 @@ static void test_restart_delivers(void)
 static void test_stop_flushes_groups(void)
 {
     struct recv r;
-    if (recv_start(&r, 0, NULL)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
     struct pipe p;
-    if (pipe_start(
-            &p, NULL, 0, 0,
+    if (start_both(
+            &r, NULL, &p, 0, 0,
             "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = \"http://127.0.0.1:%d/w\"; "
             "} );\n"
-            "route = { receiver = \"hook\"; group_by = [\"rule\"]; group_wait = \"1h\"; };\n",
-            r.port)) {
-        recv_stop(&r);
+            "route = { receiver = \"hook\"; group_by = [\"rule\"]; group_wait = \"1h\"; };\n"))
         return;
-    }
     CHECK_INT(submit(&p, "waiting", "warning", "firing", "/1"), 0);
     CHECK_INT(submit(&p, "waiting", "warning", "firing", "/2"), 0);
     WAIT_UNTIL(st(&p).alerts == 2, 2000);
@@ -986,18 +933,11 @@ static void test_stop_flushes_groups(void)
 static void test_alertmanager_resend(void)
 {
     struct recv r;
-    if (recv_start(&r, 0, NULL)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
     struct pipe p;
-    if (pipe_start(&p, NULL, 0, 0,
+    if (start_both(&r, NULL, &p, 0, 0,
                    "notifiers = ( { name = \"am\"; type = \"alertmanager\"; url = "
-                   "\"http://127.0.0.1:%d/\"; resend_interval = 1.0; } );\n",
-                   r.port)) {
-        recv_stop(&r);
+                   "\"http://127.0.0.1:%d/\"; resend_interval = 1.0; } );\n"))
         return;
-    }
     CHECK_INT(submit(&p, "am_rule", "warning", "firing", "/am"), 0);
     WAIT_UNTIL(recv_count(&r) >= 3, 5000); /* the first post, then re-posts */
     json_t *reqs = recv_requests(&r);
@@ -1036,20 +976,13 @@ static void test_alertmanager_resend(void)
 static void test_event_time(void)
 {
     struct recv r;
-    if (recv_start(&r, 0, NULL)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
     struct pipe p;
-    if (pipe_start(&p, NULL, 1, 0,
+    if (start_both(&r, NULL, &p, 1, 0,
                    "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
                    "\"http://127.0.0.1:%d/e\"; } );\n"
                    "route = { receiver = \"hook\"; group_by = [\"rule\"]; group_wait = \"1m\"; "
-                   "group_interval = \"5m\"; };\n",
-                   r.port)) {
-        recv_stop(&r);
+                   "group_interval = \"5m\"; };\n"))
         return;
-    }
     int64_t t0 = 1762045260000;
     CHECK_INT(submit_ts(&p, "ev", "warning", "firing", "/a", t0), 0);
     CHECK_INT(submit_ts(&p, "ev", "warning", "firing", "/b", t0 + 30000), 0);
@@ -1070,18 +1003,11 @@ static void test_event_time(void)
 static void test_figures(void)
 {
     struct recv r;
-    if (recv_start(&r, 0, NULL)) {
-        CHECK(!"receiver did not start");
-        return;
-    }
     struct pipe p;
-    if (pipe_start(&p, NULL, 0, 0,
+    if (start_both(&r, NULL, &p, 0, 0,
                    "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
-                   "\"http://127.0.0.1:%d/f\"; } );\n",
-                   r.port)) {
-        recv_stop(&r);
+                   "\"http://127.0.0.1:%d/f\"; } );\n"))
         return;
-    }
     /* latency with group_wait 0: submit -> received */
     int64_t lat[5];
     for (int i = 0; i < 5; i++) {
@@ -1196,6 +1122,360 @@ static void test_new_errors(void)
     CHECK_INT(s.sent, 0);
 }
 
+/* ---- the alert journal and reload --------------------------------------------- */
+
+static const char JCONF[] =
+    "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = \"http://127.0.0.1:%d/j\";\n"
+    "                backoff = 0.05; max_backoff = 0.1; } );\n"
+    "route = { receiver = \"hook\"; group_by = [\"rule\"]; group_wait = \"3s\";\n"
+    "          group_interval = \"1m\"; repeat_interval = \"1h\"; };\n";
+
+/* A child process runs a pipeline on `state`, submits `n` alerts (pages
+ * /1../n of rule "jr"), waits until `until` holds for it (1: the alerts are
+ * in groups, 2: a notification is in the outbox), then is killed with
+ * SIGKILL. Returns the child's time of submission (wall ms), or -1. */
+static int64_t run_and_kill(const char *state, const char *conf, int port, int n, int until)
+{
+    char ready[600];
+    snprintf(ready, sizeof ready, "%s.ready", state);
+    unlink(ready);
+    int64_t t0 = rw_wall_ms();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        zctx = zmq_ctx_new(); /* never the parent's context after fork */
+        struct pipe p;
+        if (pipe_start(&p, state, 0, 0, conf, port))
+            _exit(3);
+        for (int i = 0; i < n; i++) {
+            char page[16];
+            snprintf(page, sizeof page, "/%d", i + 1);
+            submit(&p, "jr", "warning", "firing", page);
+        }
+        if (until == 1)
+            WAIT_UNTIL(st(&p).groups == 1 && st(&p).alerts == (uint64_t)n, 5000);
+        else
+            WAIT_UNTIL(st(&p).submitted >= 1 && st(&p).retried >= 1, 8000);
+        FILE *f = fopen(ready, "w");
+        if (f)
+            fclose(f);
+        for (;;)
+            pause();
+    }
+    struct stat sb;
+    int64_t deadline = rw_mono_ms() + 10000;
+    while (stat(ready, &sb) != 0 && rw_mono_ms() < deadline)
+        sleep_ms(5);
+    CHECK(stat(ready, &sb) == 0);
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    return t0;
+}
+
+/* kill -9 during group_wait: the restarted pipeline has the group back
+ * with its first-seen time, so the notification (both alerts, once) goes
+ * out group_wait after the first submission, not after the restart. */
+static void test_journal_kill9_group_wait(void)
+{
+    struct recv r;
+    if (recv_start(&r, 0, NULL)) {
+        CHECK(!"receiver did not start");
+        return;
+    }
+    char state[512];
+    new_state(state, sizeof state);
+    int64_t t0 = run_and_kill(state, JCONF, r.port, 2, 1);
+    CHECK_INT(recv_count(&r), 0);
+    sleep_ms(1000);
+    struct pipe p;
+    int64_t t_restart = rw_wall_ms();
+    if (pipe_start(&p, state, 0, 0, JCONF, r.port)) {
+        recv_stop(&r);
+        return;
+    }
+    CHECK_INT(st(&p).restored, 2);
+    CHECK_INT(st(&p).groups, 1);
+    WAIT_UNTIL(recv_count(&r) >= 1, 8000);
+    sleep_ms(300);
+    json_t *reqs = recv_requests(&r);
+    CHECK_INT(json_array_size(reqs), 1);
+    int64_t got = json_integer_value(json_object_get(json_array_get(reqs, 0), "received_ms"));
+    printf("journal: submitted at +0, killed, restarted at +%lld ms, notified at +%lld ms "
+           "(group_wait 3 s)\n",
+           (long long)(t_restart - t0), (long long)(got - t0));
+    CHECK(got - t0 >= 2900);
+    CHECK(got - t_restart < 2900); /* group_wait did not start again at the restart */
+    CHECK_INT(json_array_size(json_object_get(req_body(reqs, 0), "alerts")), 2);
+    json_decref(reqs);
+    pipe_stop(&p, 1000);
+    recv_stop(&r);
+}
+
+/* Drop the group records from a journal: what a crash loses when the
+ * record of a flush was written but not yet on disk. */
+static int journal_drop_groups(const char *state)
+{
+    char path[600], tmp[610];
+    snprintf(path, sizeof path, "%s/alerts.journal", state);
+    snprintf(tmp, sizeof tmp, "%s.cut", path);
+    FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
+    int dropped = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    while (in && out && getline(&line, &cap, in) > 0) {
+        if (strstr(line, "\"t\":\"g\""))
+            dropped++;
+        else
+            fputs(line, out);
+    }
+    free(line);
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+    CHECK(rename(tmp, path) == 0);
+    return dropped;
+}
+
+/* The same flush made twice (the journal lost the record that it had
+ * happened): same content, same id, one copy in the outbox, one delivery. */
+static void test_journal_same_id(void)
+{
+    int port = free_port();
+    char state[512];
+    new_state(state, sizeof state);
+    static const char conf[] =
+        "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = \"http://127.0.0.1:%d/j\";\n"
+        "                backoff = 0.05; max_backoff = 0.1; } );\n"
+        "route = { receiver = \"hook\"; group_by = [\"rule\"]; group_wait = \"0s\";\n"
+        "          group_interval = \"1m\"; repeat_interval = \"1h\"; };\n";
+    /* killed with the notification in the outbox (its receiver is down) */
+    run_and_kill(state, conf, port, 1, 2);
+    struct pipe p;
+    char err[512];
+    json_t *before = rw_delivery_outbox_list(state, 0, 0, err, sizeof err);
+    CHECK_INT(json_array_size(before), 1);
+    const char *id = S(json_string_value(json_object_get(json_array_get(before, 0), "id")));
+    CHECK(journal_drop_groups(state) >= 1);
+
+    struct recv r;
+    if (recv_start(&r, port, NULL)) {
+        CHECK(!"receiver did not start on the chosen port");
+        json_decref(before);
+        return;
+    }
+    if (pipe_start(&p, state, 0, 0, conf, port)) {
+        json_decref(before);
+        recv_stop(&r);
+        return;
+    }
+    WAIT_UNTIL(st(&p).sent >= 1, 5000);
+    sleep_ms(500);
+    json_t *reqs = recv_requests(&r);
+    CHECK_INT(json_array_size(reqs), 1);
+    CHECK_STR(S(req_header(reqs, 0, "webhook-id")), id);
+    CHECK_INT(json_array_size(json_object_get(req_body(reqs, 0), "alerts")), 1);
+    CHECK_INT(st(&p).restored, 1);
+    CHECK_INT(st(&p).pending, 0);
+    json_decref(reqs);
+    json_decref(before);
+    pipe_stop(&p, 1000);
+    recv_stop(&r);
+}
+
+/* Many alerts come and go: the journal is compacted and stays bounded by
+ * what the groups hold plus the slack, not by what ever went through. */
+static void test_journal_bounded(void)
+{
+    struct recv r;
+    if (recv_start(&r, 0, NULL)) {
+        CHECK(!"receiver did not start");
+        return;
+    }
+    struct pipe p;
+    if (pipe_start(&p, NULL, 0, 0,
+                   "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
+                   "\"http://127.0.0.1:%d/b\"; } );\n"
+                   "route = { receiver = \"hook\"; group_by = [\"...\"]; group_wait = \"0s\"; "
+                   "group_interval = \"50ms\"; };\n",
+                   r.port)) {
+        recv_stop(&r);
+        return;
+    }
+    /* the same wiring as rw_cmd_start_delivery, with a 64 KiB slack */
+    pipe_stop(&p, 0);
+    struct rw_delivery_opts o = {.receivers = p.cfg ? p.cfg->notifiers : NULL,
+                                 .nreceivers = 1,
+                                 .route = NULL,
+                                 .state_dir = p.state,
+                                 .journal_slack = 64 << 10};
+    struct rw_config *cfg = NULL;
+    char err[1024] = "", text[2048];
+    snprintf(text, sizeof text,
+             "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
+             "\"http://127.0.0.1:%d/b\"; } );\n"
+             "route = { receiver = \"hook\"; group_by = [\"...\"]; group_wait = \"0s\"; "
+             "group_interval = \"50ms\"; };\nnotify = { state_dir = \"%s\"; };\n",
+             r.port, p.state);
+    cfg = rw_config_load_string(text, "test.conf", err, sizeof err);
+    CHECK(cfg != NULL);
+    if (!cfg) {
+        recv_stop(&r);
+        return;
+    }
+    o.receivers = cfg->notifiers;
+    o.route = cfg->pipeline.root;
+    struct rw_delivery *d = rw_delivery_new(zctx, &o, err, sizeof err);
+    CHECK(d != NULL);
+    uint64_t max_bytes = 0;
+    for (int round = 0; d && round < 20; round++) {
+        for (int i = 0; i < 20; i++) {
+            char page[16];
+            snprintf(page, sizeof page, "/b%d", i);
+            char *a = alert_text("bounded", "warning", round % 2 ? "resolved" : "firing", page, 0);
+            rw_delivery_submit(d, a);
+            free(a);
+        }
+        sleep_ms(60);
+        struct rw_delivery_stats ds;
+        rw_delivery_stats(d, &ds);
+        if (ds.journal_bytes > max_bytes)
+            max_bytes = ds.journal_bytes;
+    }
+    struct rw_delivery_stats ds;
+    WAIT_UNTIL((rw_delivery_stats(d, &ds), ds.groups == 0), 5000);
+    sleep_ms(1200); /* the once-a-second job: sync and compaction */
+    rw_delivery_stats(d, &ds);
+    printf("journal: 400 alert lines, at most %llu bytes, %llu bytes once groups are empty\n",
+           (unsigned long long)max_bytes, (unsigned long long)ds.journal_bytes);
+    CHECK_INT(ds.groups, 0);
+    CHECK(max_bytes < 3 * (64 << 10) + 64 * 1024); /* about 400 x 1.5 KiB went through */
+    rw_delivery_destroy(&d, 1000);
+    char path[600];
+    snprintf(path, sizeof path, "%s/alerts.journal", o.state_dir);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0 && sb.st_size == 0); /* stop compacts: nothing held */
+    rw_config_free(&cfg);
+    rw_config_free(&p.cfg);
+    recv_stop(&r);
+}
+
+/* Reload: a new route tree with group_wait kept, a receiver renamed away
+ * (its outbox entries dead-lettered "receiver removed") and one added; the
+ * group waiting in group_wait keeps its alerts and first-seen time. */
+static void test_reload(void)
+{
+    struct recv r;
+    struct pipe p;
+    if (start_both(&r, NULL, &p, 0, 0,
+                   "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
+                   "\"http://127.0.0.1:%d/old\"; },\n"
+                   "              { name = \"gone\"; type = \"webhook\"; url = "
+                   "\"http://127.0.0.1:9/\"; timeout = 30.0; } );\n"
+                   "route = { receiver = \"hook\"; group_by = [\"rule\"]; group_wait = \"2s\";\n"
+                   "  routes = ( { matchers = [\"page=/down\"]; receiver = \"gone\"; } ); };\n"))
+        return;
+    int64_t t0 = rw_wall_ms();
+    CHECK_INT(submit(&p, "rl", "warning", "firing", "/1"), 0);
+    CHECK_INT(submit(&p, "rl", "warning", "firing", "/2"), 0);
+    WAIT_UNTIL(st(&p).groups == 1, 3000);
+    char text[4096], err[1024] = "";
+    snprintf(text, sizeof text,
+             "notifiers = ( { name = \"hook\"; type = \"webhook\"; url = "
+             "\"http://127.0.0.1:%d/new\"; },\n"
+             "              { name = \"extra\"; type = \"webhook\"; url = "
+             "\"http://127.0.0.1:%d/extra\"; } );\n"
+             "route = { receiver = \"hook\"; group_by = [\"rule\"]; group_wait = \"2s\";\n"
+             "  routes = ( { matchers = [\"rule=rl\"]; receiver = \"extra\"; continue = true; "
+             "group_wait = \"0s\"; } ); };\nnotify = { state_dir = \"%s\"; };\n",
+             r.port, r.port, p.state);
+    struct rw_config *cfg2 = rw_config_load_string(text, "test2.conf", err, sizeof err);
+    CHECK(cfg2 != NULL);
+    if (!cfg2) {
+        pipe_stop(&p, 0);
+        recv_stop(&r);
+        return;
+    }
+    struct rw_delivery_opts o = {.receivers = cfg2->notifiers,
+                                 .nreceivers = cfg2->nnotifiers,
+                                 .route = cfg2->pipeline.root,
+                                 .state_dir = p.state};
+    CHECK_INT(rw_delivery_reload(p.d, &o, err, sizeof err), 0);
+    rw_config_free(&p.cfg); /* the old tree may go now */
+    p.cfg = cfg2;
+    /* the new route takes the firing alerts at once (group_wait 0) */
+    WAIT_UNTIL(recv_count_path(&r, "/extra") >= 1, 3000);
+    CHECK_INT(recv_count_path(&r, "/extra"), 1);
+    CHECK_INT(recv_count_path(&r, "/new"), 0);
+    /* the old group keeps its first-seen time: due 2 s after t0 */
+    WAIT_UNTIL(recv_count_path(&r, "/new") >= 1, 4000);
+    json_t *reqs = recv_requests(&r);
+    size_t i;
+    json_t *q;
+    json_array_foreach(reqs, i, q)
+    {
+        if (strcmp(S(json_string_value(json_object_get(q, "path"))), "/new") != 0)
+            continue;
+        int64_t got = json_integer_value(json_object_get(q, "received_ms"));
+        CHECK(got - t0 >= 1900 && got - t0 < 3500);
+        CHECK_INT(json_array_size(json_object_get(json_object_get(q, "body"), "alerts")), 2);
+    }
+    json_decref(reqs);
+    /* An alert for the removed receiver's old route now goes to "hook". */
+    CHECK_INT(submit(&p, "rl2", "warning", "firing", "/down"), 0);
+    /* bad reloads change nothing */
+    o.state_dir = "/elsewhere";
+    CHECK_INT(rw_delivery_reload(p.d, &o, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "state_dir") != NULL);
+    o.route = NULL;
+    CHECK_INT(rw_delivery_reload(p.d, &o, err, sizeof err), -EINVAL);
+    pipe_stop(&p, 3000);
+    recv_stop(&r);
+}
+
+/* A notification pending for a receiver that a reload removes is
+ * dead-lettered "receiver removed", not lost and not sent elsewhere. */
+static void test_reload_removed_receiver(void)
+{
+    int port = free_port();
+    struct pipe p;
+    if (pipe_start(&p, NULL, 0, 0,
+                   "notifiers = ( { name = \"gone\"; type = \"webhook\"; url = "
+                   "\"http://127.0.0.1:%d/x\"; backoff = 0.05; max_backoff = 0.1; } );\n",
+                   port))
+        return;
+    CHECK_INT(submit(&p, "rm", "warning", "firing", "/rm"), 0);
+    WAIT_UNTIL(st(&p).retried >= 1, 3000);
+    char text[2048], err[1024] = "";
+    snprintf(text, sizeof text,
+             "notifiers = ( { name = \"other\"; type = \"webhook\"; url = "
+             "\"http://127.0.0.1:%d/y\"; } );\nnotify = { state_dir = \"%s\"; };\n",
+             port, p.state);
+    struct rw_config *cfg2 = rw_config_load_string(text, "t.conf", err, sizeof err);
+    CHECK(cfg2 != NULL);
+    if (!cfg2) {
+        pipe_stop(&p, 0);
+        return;
+    }
+    struct rw_delivery_opts o = {
+        .receivers = cfg2->notifiers, .nreceivers = cfg2->nnotifiers, .route = cfg2->pipeline.root};
+    CHECK_INT(rw_delivery_reload(p.d, &o, err, sizeof err), 0);
+    rw_config_free(&p.cfg);
+    p.cfg = cfg2;
+    WAIT_UNTIL(st(&p).pending == 0, 3000);
+    CHECK_INT(st(&p).pending, 0);
+    json_t *l = rw_delivery_outbox_list(p.state, 0, 0, err, sizeof err);
+    CHECK_INT(json_array_size(l), 1);
+    CHECK_STR(S(json_string_value(json_object_get(json_array_get(l, 0), "dead_reason"))),
+              "receiver removed");
+    json_decref(l);
+    pipe_stop(&p, 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *bdir = argc > 1 ? argv[1] : getenv("RW_BUILD_DIR");
@@ -1235,6 +1515,11 @@ int main(int argc, char **argv)
     test_stop_flushes_groups();
     test_alertmanager_resend();
     test_event_time();
+    test_journal_kill9_group_wait();
+    test_journal_same_id();
+    test_journal_bounded();
+    test_reload();
+    test_reload_removed_receiver();
     test_figures();
     printf("test_delivery took %lld ms\n", (long long)(rw_mono_ms() - t0));
 
