@@ -43,6 +43,9 @@ static const struct rw_option engine_options[] = {
          "a series with fewer than pool_min_n measurements of a vital in a window is evaluated "
          "on up to this many consecutive windows pooled (1 = off)"),
     EOPT(pool_min_n, RW_OPT_INT, 30, 1, 1000000, "measurements a pooled evaluation waits for"),
+    EOPT(snapshot_interval, RW_OPT_DOUBLE, 300, 0, 86400,
+         "run mode: seconds between engine state snapshots (<notify.state_dir>/engine.snap; "
+         "also written at shutdown and loaded at start); 0 = off"),
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
 };
 

@@ -41,6 +41,7 @@ struct rw_engine_params {
     double drain_timeout;  /* s, run mode shutdown */
     int pool_windows;      /* low-traffic vitals: pool up to this many windows (1 = off) */
     int pool_min_n;        /* ... until this many measurements */
+    double snapshot_interval; /* s between state snapshots to notify.state_dir (run); 0 = off */
 };
 
 struct rw_input_params {
