@@ -51,6 +51,9 @@ static const struct rw_option engine_options[] = {
     EOPT(max_memory, RW_OPT_INT, 0, 0, 16 << 20,
          "MiB the keyspace may take with every scope at its series cap (checked at load; 0 = "
          "unchecked)"),
+    EOPT(snapshot_interval, RW_OPT_DOUBLE, 300, 0, 86400,
+         "run mode: seconds between engine state snapshots (<notify.state_dir>/engine.snap; "
+         "also written at shutdown and loaded at start); 0 = off"),
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL},
 };
 

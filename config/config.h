@@ -42,6 +42,7 @@ struct rw_engine_params {
     int pool_windows;      /* low-traffic vitals: pool up to this many windows (1 = off) */
     int pool_min_n;        /* ... until this many measurements */
     int max_memory;        /* MiB the keyspace may take at its series caps; 0 = unchecked */
+    double snapshot_interval; /* s between state snapshots to notify.state_dir (run); 0 = off */
 };
 
 /* `input.curve` (docs/config.md, docs/operations.md "Authenticated input

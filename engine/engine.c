@@ -20,6 +20,7 @@
 #include "engine/fastjson.h"
 #include "engine/log.h"
 #include "engine/qsketch.h"
+#include "engine/snapshot.h"
 
 #define KEY_SEP '\x1f'
 /* app + SEP + value per dim; values are at most max(RW_PAGE_MAX, max_seg_value
@@ -183,6 +184,8 @@ struct rw_engine {
     int pooling;   /* pool_windows > 1 */
     int64_t win0;  /* first window index seen: origin of the int32 indexes in alert states */
     uint32_t pool_min_n;
+    uint64_t cursor;     /* the driver's input position, saved with the state */
+    uint32_t cursor_crc; /* ... and a checksum of the input up to it */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -2097,4 +2100,766 @@ size_t rw_engine_worst_bytes(const struct rw_config *cfg, size_t *scope_bytes)
     }
     rw_engine_destroy(&e);
     return total;
+}
+
+/* ---- state snapshots ---------------------------------------------------
+ *
+ * Layout of the payload (engine/snapshot.h has the container): sections
+ *   ENGN  window length, slots, sketch buckets, watermark and clock fields,
+ *         the monotonic stats counters (a counted list: more may follow)
+ *   RULE  every rule: name, identity hash (settings), detector state size
+ *   SCOP  one per scope (configured or custom twin): custom flag, dims,
+ *         counters, the vital of each accumulator, the rule of each slot,
+ *         then every series sorted by key:
+ *           key, last_ts, other, vpw, used window slots (window index,
+ *           counts, sessions, accumulators), pools, and per rule slot the
+ *           alert state (field by field) and the detector state bytes.
+ * Restore reads it all twice: a dry pass that validates every count, length
+ * and value, then the pass that builds the series. Caches (parent links,
+ * custom match bits, hash chains) are recomputed, not stored. */
+
+#define TAG_ENGINE RW_SNAP_TAG('E', 'N', 'G', 'N')
+#define TAG_RULES RW_SNAP_TAG('R', 'U', 'L', 'E')
+#define TAG_SCOPE RW_SNAP_TAG('S', 'C', 'O', 'P')
+
+static uint64_t fnv_add(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *q = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= q[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* A rule's identity: its name and every setting that shapes its states.
+ * Severity and the scope list are left out: changing them keeps the states
+ * (a state lives in a scope, matched on its own). */
+static uint64_t rule_identity(const struct rw_rule_cfg *r)
+{
+    char buf[1200];
+    int n = snprintf(buf, sizeof buf,
+                     "%s|%s|%s|%s|for=%d|recover=%d|q=%.17g|nodata=%d/%d|flap=%d/%d|shrink=%d|"
+                     "match=%s|",
+                     r->name, r->det->name, rw_metric_names[r->metric], rw_stat_names[r->stat],
+                     r->for_windows, r->recover_windows, r->q, r->nodata, r->nodata_after,
+                     r->flap_window, r->flap_max, r->shrink, r->match);
+    uint64_t h = fnv_add(14695981039346656037ULL, buf, (size_t)(n > 0 ? n : 0));
+    for (const struct rw_option *o = r->det->options; o && o->name; o++) {
+        rw_options_format(o, r->params, buf, sizeof buf);
+        h = fnv_add(h, o->name, strlen(o->name));
+        h = fnv_add(h, "=", 1);
+        h = fnv_add(h, buf, strlen(buf));
+        h = fnv_add(h, ";", 1);
+    }
+    return h;
+}
+
+static size_t rule_state_size(const struct rw_rule_cfg *r)
+{
+    return r->det->state_size ? r->det->state_size(r->params) : 0;
+}
+
+uint64_t rw_engine_config_id(const struct rw_engine *e)
+{
+    uint64_t h = fnv_add(14695981039346656037ULL, &e->win_ms, sizeof e->win_ms);
+    for (int r = 0; r < e->cfg->nrules; r++) {
+        uint64_t id = rule_identity(&e->cfg->rules[r]);
+        h = fnv_add(h, &id, sizeof id);
+    }
+    return h;
+}
+
+void rw_engine_set_cursor(struct rw_engine *e, uint64_t pos, uint32_t crc)
+{
+    e->cursor = pos;
+    e->cursor_crc = crc;
+}
+
+int64_t rw_engine_watermark(const struct rw_engine *e) { return e->watermark; }
+
+
+int64_t rw_engine_resume_gap(struct rw_engine *e, int64_t wm)
+{
+    if (e->open_lo == INT64_MIN || wm <= e->watermark) {
+        rw_engine_advance(e, wm);
+        return 0;
+    }
+    int64_t last = floor_div(wm, e->win_ms) - 1;
+    int64_t w = e->open_lo;
+    for (; w < e->open_lo + e->nslots && w <= last; w++)
+        close_window(e, w);
+    int64_t skipped = last + 1 > w ? last + 1 - w : 0;
+    if (last + 1 > e->open_lo)
+        e->open_lo = last + 1;
+    e->watermark = e->st.watermark = wm;
+    return skipped;
+}
+
+/* The stats counters a restart continues (monotonic for /metrics), in
+ * stored order; append only. */
+static uint64_t *stat_field(struct rw_engine_stats *st, unsigned i)
+{
+    static const size_t off[] = {
+        offsetof(struct rw_engine_stats, received), offsetof(struct rw_engine_stats, accepted),
+        offsetof(struct rw_engine_stats, views), offsetof(struct rw_engine_stats, errors),
+        offsetof(struct rw_engine_stats, metrics),
+        offsetof(struct rw_engine_stats, series_created),
+        offsetof(struct rw_engine_stats, series_expired),
+        offsetof(struct rw_engine_stats, folded),
+        offsetof(struct rw_engine_stats, windows_closed),
+        offsetof(struct rw_engine_stats, evaluations),
+        offsetof(struct rw_engine_stats, insufficient),
+        offsetof(struct rw_engine_stats, alerts_fired),
+        offsetof(struct rw_engine_stats, alerts_resolved),
+        offsetof(struct rw_engine_stats, sketch_nomem),
+    };
+    unsigned n = sizeof off / sizeof off[0];
+    if (i < n)
+        return (uint64_t *)((char *)st + off[i]);
+    if (i - n < RW_NREJECT)
+        return &st->rejected[i - n];
+    return NULL;
+}
+#define NSTATS (14 + RW_NREJECT)
+
+static void put_qacc(struct rw_snapbuf *b, const struct rw_qacc *a)
+{
+    rw_snap_u32(b, a->n);
+    if (!a->sk) {
+        rw_snap_u16(b, a->below);
+        rw_snap_put(b, a->code, (size_t)a->n * sizeof a->code[0]);
+        return;
+    }
+    struct rw_qsketch_state st;
+    rw_qacc_sketch_get(a, &st);
+    rw_snap_f64(b, st.vmin);
+    rw_snap_f64(b, st.vmax);
+    rw_snap_u32(b, st.zero);
+    rw_snap_u32(b, (uint32_t)st.lo);
+    rw_snap_u32(b, (uint32_t)(st.hi - st.lo + 1));
+    rw_snap_put(b, st.count, (size_t)(st.hi - st.lo + 1) * 4);
+}
+
+static int cmp_series_key(const void *pa, const void *pb)
+{
+    const struct series *a = *(const struct series *const *)pa;
+    const struct series *b = *(const struct series *const *)pb;
+    size_t n = a->keylen < b->keylen ? a->keylen : b->keylen;
+    int c = memcmp(a->key, b->key, n);
+    if (c)
+        return c;
+    return a->keylen < b->keylen ? -1 : a->keylen > b->keylen;
+}
+
+static void put_series(struct rw_snapbuf *b, const struct rw_engine *e, const struct scope *sc,
+                       const struct series *s)
+{
+    rw_snap_u32(b, s->keylen);
+    rw_snap_put(b, s->key, s->keylen);
+    rw_snap_i64(b, s->last_ts);
+    rw_snap_u8(b, s->other);
+    rw_snap_put(b, &s->vpw, 4);
+    uint8_t used = 0;
+    for (int i = 0; i < e->nslots; i++)
+        used += slot_at(sc, s, i)->win != -1;
+    rw_snap_u8(b, used);
+    for (int i = 0; i < e->nslots; i++) {
+        const struct wslot *w = slot_at(sc, s, i);
+        if (w->win == -1)
+            continue;
+        rw_snap_i64(b, w->win);
+        rw_snap_f64(b, w->sum);
+        rw_snap_u32(b, w->views);
+        rw_snap_u32(b, w->errors);
+        rw_snap_u32(b, w->err_sessions);
+        rw_snap_u8(b, (uint8_t)w->nsess);
+        rw_snap_put(b, w->sess, w->nsess * sizeof w->sess[0]);
+        for (int v = 0; v < sc->nvit; v++)
+            put_qacc(b, &w->vit[v]);
+    }
+    for (int v = 0; v < sc->nvit; v++) {
+        const struct vpool *vp = pool_at(sc, s, v);
+        rw_snap_u32(b, vp->windows);
+        put_qacc(b, &vp->acc);
+    }
+    for (int k = 0; k < sc->nrules; k++) {
+        const struct alert_state *a = astate(sc, s, k);
+        rw_snap_u8(b, a->state);
+        rw_snap_u8(b, a->notified);
+        rw_snap_u8(b, a->flapping);
+        rw_snap_u8(b, a->seen);
+        rw_snap_u16(b, a->count);
+        rw_snap_u16(b, a->nodata);
+        rw_snap_u16(b, a->nchg);
+        rw_snap_u16(b, a->chg_span);
+        rw_snap_u32(b, (uint32_t)a->chg_last);
+        rw_snap_put(b, &a->rel, 4);
+        rw_snap_u32(b, (uint32_t)a->since_w);
+        rw_snap_u64(b, a->parent);
+        size_t n = rule_state_size(&e->cfg->rules[sc->rs[k].rule]);
+        rw_snap_u32(b, (uint32_t)n);
+        rw_snap_put(b, dstate(sc, s, k), n);
+    }
+}
+
+int rw_engine_save(const struct rw_engine *e, struct rw_snapbuf *b, char *err, size_t errlen)
+{
+    if (e->csv_scope >= 0) {
+        snprintf(err, errlen, "a --csv replay has no state snapshot");
+        return -ENOTSUP;
+    }
+    rw_snap_reserve_header(b);
+    size_t at = rw_snap_begin(b, TAG_ENGINE);
+    rw_snap_i64(b, e->win_ms);
+    rw_snap_u32(b, (uint32_t)e->nslots);
+    rw_snap_u32(b, (uint32_t)rw_qpool_nbuckets(e->pool));
+    rw_snap_u32(b, RW_NVITALS);
+    rw_snap_i64(b, e->open_lo);
+    rw_snap_i64(b, e->watermark);
+    rw_snap_i64(b, e->max_ts);
+    rw_snap_i64(b, e->win0);
+    struct rw_engine_stats st = e->st;
+    rw_snap_u32(b, NSTATS);
+    for (unsigned i = 0; i < NSTATS; i++)
+        rw_snap_u64(b, *stat_field(&st, i));
+    rw_snap_u64(b, e->cursor);
+    rw_snap_u32(b, e->cursor_crc);
+    rw_snap_end(b, at);
+
+    at = rw_snap_begin(b, TAG_RULES);
+    rw_snap_u32(b, (uint32_t)e->cfg->nrules);
+    for (int r = 0; r < e->cfg->nrules; r++) {
+        rw_snap_str(b, e->cfg->rules[r].name);
+        rw_snap_u64(b, rule_identity(&e->cfg->rules[r]));
+        rw_snap_u32(b, (uint32_t)rule_state_size(&e->cfg->rules[r]));
+    }
+    rw_snap_end(b, at);
+
+    for (int si = 0; si < e->nlive; si++) {
+        const struct scope *sc = &e->scopes[si];
+        at = rw_snap_begin(b, TAG_SCOPE);
+        rw_snap_u8(b, (uint8_t)sc->custom);
+        rw_snap_u8(b, (uint8_t)sc->ndims);
+        for (int d = 0; d < sc->ndims; d++)
+            rw_snap_str(b, sc->dim[d]);
+        rw_snap_u64(b, sc->created);
+        rw_snap_u64(b, sc->expired);
+        rw_snap_u64(b, sc->folded);
+        rw_snap_u8(b, (uint8_t)sc->nvit);
+        for (int i = 0; i < sc->nvit; i++)
+            for (int v = 0; v < RW_NVITALS; v++)
+                if (sc->vidx[v] == i)
+                    rw_snap_u8(b, (uint8_t)v);
+        rw_snap_u8(b, (uint8_t)sc->nrules);
+        for (int k = 0; k < sc->nrules; k++)
+            rw_snap_u32(b, (uint32_t)sc->rs[k].rule);
+        /* sorted by key: the bytes do not depend on hash-chain order */
+        struct series **all = sc->count ? malloc(sc->count * sizeof *all) : NULL;
+        if (sc->count && !all) {
+            b->err = -ENOMEM;
+            break;
+        }
+        size_t n = 0;
+        for (size_t bk = 0; bk < sc->nbuckets; bk++)
+            for (struct series *s = sc->buckets[bk]; s && n < sc->count; s = s->next)
+                all[n++] = s;
+        if (n)
+            qsort(all, n, sizeof *all, cmp_series_key);
+        rw_snap_u64(b, n);
+        for (size_t i = 0; i < n; i++)
+            put_series(b, e, sc, all[i]);
+        free(all);
+        rw_snap_end(b, at);
+    }
+    struct rw_snap_info info = {.config_id = rw_engine_config_id(e),
+                                .watermark = e->watermark,
+                                .max_ts = e->max_ts,
+                                .saved_wall_ms = rw_wall_ms()};
+    rw_snap_seal(b, &info);
+    if (b->err) {
+        snprintf(err, errlen, "out of memory writing the snapshot (%zu bytes)", b->len);
+        return b->err;
+    }
+    return 0;
+}
+
+/* What the snapshot's rules and the running config's have in common. */
+struct old_rule {
+    char name[RW_NAME_MAX + 1];
+    uint64_t id;
+    uint32_t state_size;
+    int match; /* rule index in the new config, -1 when changed or removed */
+};
+
+struct restore {
+    struct rw_engine *e;
+    int apply; /* 0: the dry, validating pass */
+    struct rw_restore_report *rep;
+    struct old_rule *rules;
+    uint32_t nrules;
+    int64_t open_lo;
+    int taken[2 * RW_MAX_SCOPES + 1];
+    uint64_t series_created; /* the stored counter (new_series counts the restored ones) */
+};
+
+/* One stored accumulator into a (NULL: validate and skip). */
+static int get_qacc(struct restore *rs, struct rw_snapreader *r, struct rw_qacc *a)
+{
+    uint32_t n = rw_snap_get_u32(r);
+    if (n <= RW_QEXACT) {
+        uint16_t below = rw_snap_get_u16(r);
+        const void *codes = rw_snap_take(r, (size_t)n * 2);
+        if (!codes)
+            return -EINVAL;
+        if (a) {
+            a->n = n;
+            a->below = (uint16_t)(below & ((1u << n) - 1)); /* bits >= n must be 0 */
+            memcpy(a->code, codes, (size_t)n * 2);
+        }
+        return 0;
+    }
+    struct rw_qsketch_state st;
+    st.vmin = rw_snap_get_f64(r);
+    st.vmax = rw_snap_get_f64(r);
+    st.zero = rw_snap_get_u32(r);
+    uint32_t lo = rw_snap_get_u32(r), cnt = rw_snap_get_u32(r);
+    if (r->bad)
+        return -EINVAL;
+    if (cnt > (uint32_t)rw_qpool_nbuckets(rs->e->pool))
+        return rw_snap_fail(r, "sketch of %u buckets", cnt);
+    st.lo = (int)(lo > INT32_MAX ? INT32_MAX : lo);
+    st.hi = st.lo + (int)cnt - 1;
+    if (cnt == 0) {
+        st.lo = 0;
+        st.hi = -1;
+    }
+    if (!(st.count = rw_snap_take(r, (size_t)cnt * 4)))
+        return -EINVAL;
+    int rc = rw_qacc_sketch_set(a ? a : &(struct rw_qacc){0}, rs->e->pool,
+                                rs->apply && a ? rs->e->pool : NULL, n, &st);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc)
+        return rw_snap_fail(r, "inconsistent quantile sketch (n=%u)", n);
+    return 0;
+}
+
+static int count_seps(const char *p, size_t n)
+{
+    int c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += p[i] == KEY_SEP;
+    return c;
+}
+
+/* One stored series. sc NULL: its scope is gone, read past it. */
+static int get_series(struct restore *rs, struct rw_snapreader *r, int si, int ndims,
+                      const int *vmap, int nvit, const int *rmap, const uint32_t *rold, int nrules)
+{
+    struct rw_engine *e = rs->e;
+    struct scope *sc = si >= 0 ? &e->scopes[si] : NULL;
+    uint32_t keylen = rw_snap_get_u32(r);
+    if (r->bad)
+        return -EINVAL;
+    if (keylen == 0 || keylen >= KEY_MAX)
+        return rw_snap_fail(r, "series key of %u bytes", keylen);
+    const char *key = rw_snap_take(r, keylen);
+    if (!key)
+        return -EINVAL;
+    if (count_seps(key, keylen) != ndims)
+        return rw_snap_fail(r, "series key without %d dims", ndims);
+    int64_t last_ts = rw_snap_get_i64(r);
+    uint8_t other = rw_snap_get_u8(r);
+    float vpw;
+    rw_snap_get(r, &vpw, 4);
+    uint8_t used = rw_snap_get_u8(r);
+    if (r->bad)
+        return -EINVAL;
+    struct series *s = NULL;
+    if (sc && rs->apply) {
+        uint64_t h = hash_key(key, keylen);
+        if (lookup(sc, key, keylen, h) || (!other && sc->count >= (size_t)sc->max_series)) {
+            rs->rep->series_skipped++; /* a duplicate, or over the new cap */
+            sc = NULL;
+        } else {
+            if (!(s = new_series(e, sc, key, keylen, h)))
+                return -ENOMEM;
+            s->last_ts = last_ts;
+            s->other = other ? 1 : 0;
+            s->vpw = isfinite(vpw) ? vpw : 0;
+            rs->rep->series++;
+        }
+    } else if (!sc && rs->apply) {
+        rs->rep->series_skipped++;
+    }
+    for (unsigned i = 0; i < used; i++) {
+        int64_t win = rw_snap_get_i64(r);
+        double sum = rw_snap_get_f64(r);
+        uint32_t views = rw_snap_get_u32(r), errors = rw_snap_get_u32(r);
+        uint32_t err_sessions = rw_snap_get_u32(r);
+        uint8_t nsess = rw_snap_get_u8(r);
+        if (r->bad)
+            return -EINVAL;
+        if (nsess > SESS_TRACK)
+            return rw_snap_fail(r, "%u error sessions in a window (at most %d)", nsess,
+                                SESS_TRACK);
+        const void *sess = rw_snap_take(r, (size_t)nsess * 4);
+        if (!sess)
+            return -EINVAL;
+        /* A window still open when saved goes to its slot here (the slot
+         * count may differ); one outside the open range is dropped. */
+        struct wslot *w = NULL;
+        if (s && win >= rs->open_lo && win - rs->open_lo < e->nslots) {
+            w = slot_at(sc, s, (int)(win % e->nslots + e->nslots) % e->nslots);
+            w->win = win;
+            w->sum = sum;
+            w->views = views;
+            w->errors = errors;
+            w->err_sessions = err_sessions;
+            w->nsess = nsess;
+            memcpy(w->sess, sess, (size_t)nsess * 4);
+        }
+        for (int v = 0; v < nvit; v++) {
+            int nv = w && vmap[v] >= 0 ? vmap[v] : -1;
+            int rc = get_qacc(rs, r, nv >= 0 ? &w->vit[nv] : NULL);
+            if (rc)
+                return rc;
+        }
+    }
+    for (int v = 0; v < nvit; v++) {
+        uint32_t windows = rw_snap_get_u32(r);
+        struct vpool *vp = s && vmap[v] >= 0 ? pool_at(sc, s, vmap[v]) : NULL;
+        if (vp)
+            vp->windows = windows;
+        int rc = get_qacc(rs, r, vp ? &vp->acc : NULL);
+        if (rc)
+            return rc;
+    }
+    for (int k = 0; k < nrules; k++) {
+        struct alert_state a;
+        a.state = rw_snap_get_u8(r);
+        a.notified = rw_snap_get_u8(r);
+        a.flapping = rw_snap_get_u8(r);
+        a.seen = rw_snap_get_u8(r);
+        a.count = rw_snap_get_u16(r);
+        a.nodata = rw_snap_get_u16(r);
+        a.nchg = rw_snap_get_u16(r);
+        a.chg_span = rw_snap_get_u16(r);
+        a.chg_last = (int32_t)rw_snap_get_u32(r);
+        rw_snap_get(r, &a.rel, 4);
+        a.since_w = (int32_t)rw_snap_get_u32(r);
+        a.parent = rw_snap_get_u64(r);
+        uint32_t dlen = rw_snap_get_u32(r);
+        if (r->bad)
+            return -EINVAL;
+        if (a.state > RW_ALERT_FIRING || a.notified > 1 || a.flapping > 1 || a.seen > 1)
+            return rw_snap_fail(r, "alert state out of range");
+        if (dlen != rold[k])
+            return rw_snap_fail(r, "detector state of %u bytes, rule says %u", dlen, rold[k]);
+        const void *ds = rw_snap_take(r, dlen);
+        if (!ds)
+            return -EINVAL;
+        if (s && rmap[k] >= 0) {
+            if (!isfinite(a.rel))
+                a.rel = 0;
+            *astate(sc, s, rmap[k]) = a;
+            memcpy(dstate(sc, s, rmap[k]), ds, dlen);
+            rs->rep->alerts_firing += a.state == RW_ALERT_FIRING;
+            rs->rep->alerts_pending += a.state == RW_ALERT_PENDING;
+        }
+    }
+    return 0;
+}
+
+static int get_scope(struct restore *rs, struct rw_snapreader *r)
+{
+    struct rw_engine *e = rs->e;
+    r->what = "scope";
+    int custom = rw_snap_get_u8(r);
+    int ndims = rw_snap_get_u8(r);
+    if (r->bad)
+        return -EINVAL;
+    if (custom > 1 || ndims > RW_MAX_DIMS)
+        return rw_snap_fail(r, "scope with %d dims", ndims);
+    char dims[RW_MAX_DIMS][RW_NAME_MAX + 1];
+    for (int d = 0; d < ndims; d++)
+        if (rw_snap_get_str(r, dims[d], RW_NAME_MAX))
+            return -EINVAL;
+    uint64_t created = rw_snap_get_u64(r), expired = rw_snap_get_u64(r);
+    uint64_t folded = rw_snap_get_u64(r);
+    int nvit = rw_snap_get_u8(r);
+    if (r->bad)
+        return -EINVAL;
+    if (nvit > RW_NVITALS)
+        return rw_snap_fail(r, "%d vitals", nvit);
+    int vital[RW_NVITALS];
+    for (int i = 0; i < nvit; i++) {
+        vital[i] = rw_snap_get_u8(r);
+        if (!r->bad && vital[i] >= RW_NVITALS)
+            return rw_snap_fail(r, "unknown vital %d", vital[i]);
+    }
+    int nrules = rw_snap_get_u8(r);
+    if (r->bad)
+        return -EINVAL;
+    if (nrules > RW_MAX_RULES)
+        return rw_snap_fail(r, "%d rules in a scope", nrules);
+    uint32_t ridx[RW_MAX_RULES], rold[RW_MAX_RULES];
+    for (int k = 0; k < nrules; k++) {
+        ridx[k] = rw_snap_get_u32(r);
+        if (r->bad)
+            return -EINVAL;
+        if (ridx[k] >= rs->nrules)
+            return rw_snap_fail(r, "rule %u of %u", ridx[k], rs->nrules);
+        rold[k] = rs->rules[ridx[k]].state_size;
+    }
+    /* The live scope with the same dims (in order) and kind, not yet taken. */
+    int si = -1;
+    for (int i = 0; i < e->nlive && si < 0; i++) {
+        const struct scope *sc = &e->scopes[i];
+        if (rs->taken[i] || sc->custom != custom || sc->ndims != ndims)
+            continue;
+        int same = 1;
+        for (int d = 0; d < ndims && same; d++)
+            same = strcmp(sc->dim[d], dims[d]) == 0;
+        if (same)
+            si = i;
+    }
+    int vmap[RW_NVITALS], rmap[RW_MAX_RULES];
+    if (si >= 0) {
+        struct scope *sc = &e->scopes[si];
+        rs->taken[si] = 1;
+        for (int i = 0; i < nvit; i++)
+            vmap[i] = sc->vidx[vital[i]];
+        for (int k = 0; k < nrules; k++) {
+            rmap[k] = -1;
+            for (int j = 0; j < sc->nrules; j++)
+                if (rs->rules[ridx[k]].match >= 0 && sc->rs[j].rule == rs->rules[ridx[k]].match)
+                    rmap[k] = j;
+        }
+    }
+    uint64_t nseries = rw_snap_get_u64(r);
+    if (r->bad)
+        return -EINVAL;
+    if (nseries > (r->len - r->off) / 16) /* a series takes more than 16 bytes */
+        return rw_snap_fail(r, "%llu series in %zu bytes", (unsigned long long)nseries,
+                            r->len - r->off);
+    if (rs->apply) {
+        if (si >= 0)
+            rs->rep->scopes++;
+        else
+            rs->rep->scopes_dropped++;
+    }
+    r->what = "series";
+    for (uint64_t i = 0; i < nseries; i++) {
+        int rc = get_series(rs, r, si, ndims, vmap, nvit, rmap, rold, nrules);
+        if (rc)
+            return rc;
+    }
+    if (r->off != r->len)
+        return rw_snap_fail(r, "%zu bytes after the last series", r->len - r->off);
+    if (rs->apply && si >= 0) {
+        struct scope *sc = &e->scopes[si];
+        sc->created = created;
+        sc->expired = expired;
+        sc->folded = folded;
+    }
+    return 0;
+}
+
+static int get_rules(struct restore *rs, struct rw_snapreader *r)
+{
+    const struct rw_config *cfg = rs->e->cfg;
+    r->what = "rules";
+    uint32_t n = rw_snap_get_u32(r);
+    if (r->bad)
+        return -EINVAL;
+    if (n > RW_MAX_RULES)
+        return rw_snap_fail(r, "%u rules (at most %d)", n, RW_MAX_RULES);
+    rs->rules = calloc(n ? n : 1, sizeof *rs->rules);
+    if (!rs->rules)
+        return -ENOMEM;
+    rs->nrules = n;
+    int seen_new[RW_MAX_RULES] = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        struct old_rule *o = &rs->rules[i];
+        if (rw_snap_get_str(r, o->name, RW_NAME_MAX))
+            return -EINVAL;
+        o->id = rw_snap_get_u64(r);
+        o->state_size = rw_snap_get_u32(r);
+        if (r->bad)
+            return -EINVAL;
+        o->match = -1;
+        int found = 0;
+        for (int k = 0; k < cfg->nrules; k++) {
+            if (strcmp(cfg->rules[k].name, o->name) != 0 || seen_new[k])
+                continue;
+            found = 1;
+            seen_new[k] = 1;
+            if (rule_identity(&cfg->rules[k]) == o->id &&
+                rule_state_size(&cfg->rules[k]) == o->state_size)
+                o->match = k;
+            break;
+        }
+        if (rs->apply) {
+            if (o->match >= 0)
+                rs->rep->rules_kept++;
+            else if (found)
+                rs->rep->rules_changed++;
+            else
+                rs->rep->rules_removed++;
+        }
+    }
+    if (rs->apply)
+        for (int k = 0; k < cfg->nrules; k++)
+            rs->rep->rules_new += !seen_new[k];
+    return 0;
+}
+
+static int get_engine(struct restore *rs, struct rw_snapreader *r)
+{
+    struct rw_engine *e = rs->e;
+    r->what = "engine";
+    int64_t win_ms = rw_snap_get_i64(r);
+    uint32_t nslots = rw_snap_get_u32(r), nb = rw_snap_get_u32(r), nvit = rw_snap_get_u32(r);
+    int64_t open_lo = rw_snap_get_i64(r), wm = rw_snap_get_i64(r), max_ts = rw_snap_get_i64(r);
+    int64_t win0 = rw_snap_get_i64(r);
+    uint32_t nstats = rw_snap_get_u32(r);
+    if (r->bad)
+        return -EINVAL;
+    if (win_ms != e->win_ms)
+        return rw_snap_fail(r, "window of %g s, this config has %g s (baselines are per window)",
+                            win_ms / 1000.0, e->win_ms / 1000.0);
+    if ((int)nb != rw_qpool_nbuckets(e->pool) || nvit != RW_NVITALS || nslots == 0 ||
+        nslots > 1000000)
+        return rw_snap_fail(r, "incompatible build (sketch buckets %u, vitals %u)", nb, nvit);
+    if (nstats > 4096)
+        return rw_snap_fail(r, "%u counters", nstats);
+    rs->open_lo = open_lo;
+    struct rw_engine_stats st = e->st;
+    for (uint32_t i = 0; i < nstats; i++) {
+        uint64_t v = rw_snap_get_u64(r);
+        uint64_t *f = stat_field(&st, i);
+        if (f)
+            *f = v; /* counters of a later build are ignored */
+    }
+    uint64_t cursor = rw_snap_get_u64(r);
+    uint32_t cursor_crc = rw_snap_get_u32(r);
+    if (r->bad)
+        return -EINVAL;
+    if (rs->apply) {
+        e->open_lo = open_lo;
+        e->watermark = e->st.watermark = wm;
+        e->max_ts = max_ts;
+        e->win0 = win0;
+        rs->series_created = st.series_created;
+        st.series = 0;
+        st.firing_now = 0;
+        st.watermark = wm;
+        e->st = st;
+        rs->rep->watermark = wm;
+        rs->rep->max_ts = max_ts;
+        rs->rep->cursor = cursor;
+        rs->rep->cursor_crc = cursor_crc;
+        e->cursor = cursor;
+        e->cursor_crc = cursor_crc;
+    }
+    return 0;
+}
+
+static int restore_pass(struct restore *rs, const void *buf, size_t len, char *err, size_t errlen)
+{
+    struct rw_snap_info info;
+    struct rw_snapreader pr, body;
+    int rc = rw_snap_open(buf, len, &info, &pr, err, errlen);
+    if (rc)
+        return rc;
+    uint32_t tag;
+    int have_engine = 0;
+    free(rs->rules);
+    rs->rules = NULL;
+    rs->nrules = 0;
+    memset(rs->taken, 0, sizeof rs->taken);
+    while ((rc = rw_snap_next(&pr, &tag, &body)) == 1) {
+        if (tag == TAG_ENGINE) {
+            rc = have_engine++ ? rw_snap_fail(&body, "two engine sections") : get_engine(rs, &body);
+        } else if (!have_engine) {
+            rc = rw_snap_fail(&body, "section before the engine section");
+        } else if (tag == TAG_RULES) {
+            rc = rs->rules ? rw_snap_fail(&body, "two rule sections") : get_rules(rs, &body);
+        } else if (tag == TAG_SCOPE) {
+            rc = rs->rules ? get_scope(rs, &body) : rw_snap_fail(&body, "scope before rules");
+        } else {
+            rc = 0; /* a section of a later build: skipped */
+        }
+        if (rc)
+            return rc;
+    }
+    if (rc)
+        return rc;
+    if (!have_engine || !rs->rules) {
+        snprintf(err, errlen, "snapshot without %s section", have_engine ? "rules" : "engine");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int cmp_u64(const void *pa, const void *pb)
+{
+    uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+    return a < b ? -1 : a > b;
+}
+
+int rw_engine_restore(struct rw_engine *e, const void *buf, size_t len,
+                      struct rw_restore_report *rep, char *err, size_t errlen)
+{
+    struct rw_restore_report dummy;
+    if (!rep)
+        rep = &dummy;
+    memset(rep, 0, sizeof *rep);
+    if (e->open_lo != INT64_MIN || e->st.series || e->csv_scope >= 0) {
+        snprintf(err, errlen, "restore needs a fresh engine");
+        return -EBUSY;
+    }
+    struct restore rs = {.e = e, .rep = rep};
+    int rc = restore_pass(&rs, buf, len, err, errlen);
+    if (rc == 0) {
+        rs.apply = 1;
+        memset(rep, 0, sizeof *rep);
+        rc = restore_pass(&rs, buf, len, err, errlen);
+    }
+    free(rs.rules);
+    if (rc)
+        return rc;
+    e->st.series_created = rs.series_created;
+    /* Derived state: alerts firing now, and children whose parent alert did
+     * not come back (its rule changed): they stand on their own, as when a
+     * parent resolves (release_children), so their resolution is sent. */
+    uint64_t *fps = NULL;
+    size_t nfp = 0, capfp = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int si = 0; si < e->nlive; si++) {
+            struct scope *sc = &e->scopes[si];
+            for (size_t b = 0; b < sc->nbuckets; b++)
+                for (struct series *s = sc->buckets[b]; s; s = s->next)
+                    for (int k = 0; k < sc->nrules; k++) {
+                        struct alert_state *a = astate(sc, s, k);
+                        if (a->state != RW_ALERT_FIRING)
+                            continue;
+                        if (pass == 0) {
+                            e->st.firing_now++;
+                            if (a->notified &&
+                                grow((void **)&fps, &capfp, nfp, sizeof *fps) == 0)
+                                fps[nfp++] = series_fp(e, sc, s, &e->cfg->rules[sc->rs[k].rule]);
+                        } else if (a->parent &&
+                                   !bsearch(&a->parent, fps, nfp, sizeof *fps, cmp_u64)) {
+                            a->parent = 0;
+                            a->notified = 1;
+                        }
+                    }
+            if (pass == 0 && si == e->nlive - 1 && nfp)
+                qsort(fps, nfp, sizeof *fps, cmp_u64);
+        }
+    free(fps);
+    return 0;
 }

@@ -113,4 +113,58 @@ int rw_engine_csv_begin(struct rw_engine *e, const char *name, const char *label
  * as enough). Missing rows are gaps: nothing is evaluated for them. */
 void rw_engine_csv_row(struct rw_engine *e, int64_t ts_ms, double value, double n);
 
+/* ---- state snapshots (engine/snapshot.h, docs/operations.md) ---------- */
+
+struct rw_snapbuf;
+
+/* Append the engine's state as a sealed snapshot (header + sections) to an
+ * empty buffer: watermark, stats counters, every series of every scope
+ * (key, last event time, open window slots with their quantile sketches,
+ * low-traffic pools) and, per rule of its scope, the alert state and the
+ * detector state, rules identified by name and a hash of their settings.
+ * Deterministic: the same state gives the same bytes. 0 or a negative errno
+ * (-ENOMEM; -ENOTSUP for a --csv replay) with a message. */
+int rw_engine_save(const struct rw_engine *e, struct rw_snapbuf *out, char *err, size_t errlen);
+
+/* What rw_engine_restore kept and dropped. Rules are counted per configured
+ * rule: kept (same name, same settings), changed (same name, other settings:
+ * its state is dropped), removed (not in the new config), new (not in the
+ * snapshot: starts fresh). */
+struct rw_restore_report {
+    uint64_t series;         /* restored */
+    uint64_t series_skipped; /* of scopes the new config no longer has, or over a scope cap */
+    int scopes, scopes_dropped;
+    int rules_kept, rules_changed, rules_removed, rules_new;
+    uint64_t alerts_firing, alerts_pending; /* restored alert states */
+    int64_t watermark, max_ts;
+    uint64_t cursor;     /* rw_engine_set_cursor's position when saved */
+    uint32_t cursor_crc;
+};
+
+/* Restore a snapshot into a freshly created engine (no event ingested yet),
+ * possibly built from another config: scopes match by dims (and custom-metric
+ * twin), rules by name and settings; unknown parts are dropped. The whole
+ * snapshot is checked before the engine changes: on -EINVAL (corrupt,
+ * truncated, another format version, another window length) the engine is
+ * as new. On -ENOMEM it may be half-restored: destroy it. */
+int rw_engine_restore(struct rw_engine *e, const void *buf, size_t len,
+                      struct rw_restore_report *rep, char *err, size_t errlen);
+
+/* Identity of the engine's configuration as stored in snapshot headers
+ * (window length and every rule's settings). */
+uint64_t rw_engine_config_id(const struct rw_engine *e);
+
+/* The driver's input position (replay: lines read, and a CRC-32 of them),
+ * kept with the state so a restart over the same input resumes after it. */
+void rw_engine_set_cursor(struct rw_engine *e, uint64_t pos, uint32_t crc);
+
+/* Run after a restore: the daemon heard nothing while it was down. Close the
+ * windows that may hold restored data (up to wm), then move the watermark to
+ * wm without evaluating the windows in between as empty (no false traffic
+ * drop for the downtime). Returns the windows skipped. */
+int64_t rw_engine_resume_gap(struct rw_engine *e, int64_t wm);
+
+/* The watermark (ms; INT64_MIN before the first event). */
+int64_t rw_engine_watermark(const struct rw_engine *e);
+
 #endif

@@ -15,7 +15,7 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  run     [-c FILE] [-o FILE]          subscribe over ZeroMQ and alert until SIGINT/SIGTERM\n"
-            "  replay  [-c FILE] [-o FILE] [--notify] INPUT...\n"
+            "  replay  [-c FILE] [-o FILE] [--notify] [--state-dir DIR [--snapshot-every DUR]] INPUT...\n"
             "                                       replay NDJSON files ('-' = stdin, .gz ok) in event time\n"
             "  replay  [-c FILE] [-o FILE] --csv NAME FILE\n"
             "                                       replay an exported series (timestamp,value[,n]) of metric NAME\n"

@@ -575,6 +575,12 @@ char *rw_metrics_render(const struct rw_metrics_snap *s, const struct rw_metrics
     gauge(&p, "rumwatch_snapshot_age_seconds",
           "Seconds since state was last snapshotted (NaN: no snapshot yet)",
           age_s(t, s->snapshot_wall_ms));
+    counter(&p, "rumwatch_snapshots_written_total", "Engine state snapshots written",
+            s->snapshots_written);
+    counter(&p, "rumwatch_snapshots_failed_total",
+            "Engine state snapshots that could not be written (see the log)", s->snapshots_failed);
+    gauge(&p, "rumwatch_snapshot_bytes", "Size of the newest engine state snapshot",
+          (double)s->snapshot_bytes);
     engine_metrics(&p, s, t);
     input_metrics(&p, s, t);
     delivery_metrics(&p, s);

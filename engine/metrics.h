@@ -122,6 +122,8 @@ struct rw_metrics_snap {
     struct rw_watch_stats watch;
     /* newest state snapshot written (epoch ms); 0 = none yet: its age is NaN */
     int64_t snapshot_wall_ms;
+    uint64_t snapshots_written, snapshots_failed; /* engine state snapshots since start */
+    uint64_t snapshot_bytes;                      /* size of the newest one */
 };
 
 /* What the HTTP thread adds at scrape time. */

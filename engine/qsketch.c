@@ -455,3 +455,56 @@ double rw_qacc_cdf(const struct rw_qacc *a, double x)
     }
     return (double)cum / a->n;
 }
+
+/* ---- snapshots ------------------------------------------------------ */
+
+int rw_qpool_nbuckets(const struct rw_qpool *p) { return p->nb; }
+
+void rw_qacc_sketch_get(const struct rw_qacc *a, struct rw_qsketch_state *out)
+{
+    const struct rw_qsketch *s = a->sk;
+    out->vmin = s->vmin;
+    out->vmax = s->vmax;
+    out->zero = s->zero;
+    out->lo = s->lo <= s->hi ? s->lo : 0;
+    out->hi = s->lo <= s->hi ? s->hi : -1;
+    out->count = s->count + out->lo;
+}
+
+int rw_qacc_sketch_set(struct rw_qacc *a, const struct rw_qpool *check, struct rw_qpool *pool,
+                       uint32_t n, const struct rw_qsketch_state *st)
+{
+    /* Every quantile and merge relies on these: counts summing to n inside
+     * [lo, hi], extremes inside the bucketed range. */
+    if (n <= RW_QEXACT || !(st->vmin >= 0 && st->vmin <= st->vmax && st->vmax <= RW_QSKETCH_MAX))
+        return -EINVAL;
+    uint64_t sum = st->zero;
+    if (st->lo <= st->hi) {
+        if (st->lo < 0 || st->hi >= check->nb)
+            return -EINVAL;
+        const unsigned char *c = st->count;
+        for (int k = 0; k <= st->hi - st->lo; k++) {
+            uint32_t v;
+            memcpy(&v, c + (size_t)k * 4, 4);
+            sum += v;
+        }
+    }
+    if (sum != n)
+        return -EINVAL;
+    if (!pool)
+        return 0;
+    struct rw_qsketch *s = pool_take(pool);
+    if (!s)
+        return -ENOMEM;
+    if (st->lo <= st->hi) {
+        memcpy(&s->count[st->lo], st->count, (size_t)(st->hi - st->lo + 1) * 4);
+        s->lo = st->lo;
+        s->hi = st->hi;
+    }
+    s->zero = st->zero;
+    s->vmin = st->vmin;
+    s->vmax = st->vmax;
+    a->sk = s;
+    a->n = n;
+    return 0;
+}

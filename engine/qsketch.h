@@ -105,4 +105,23 @@ double rw_qacc_quantile(const struct rw_qacc *a, double q);
  * but CLS 0.1), else values in (x, rw_qdecode(rw_qcode(x))] count as <= x. */
 double rw_qacc_cdf(const struct rw_qacc *a, double x);
 
+/* Snapshots (engine/snapshot.h): a sketch's contents out and back in.
+ * count points at the used buckets' counts, lo..hi (native uint32, possibly
+ * unaligned when loading); lo > hi when only zeros were counted. */
+struct rw_qsketch_state {
+    double vmin, vmax;
+    uint32_t zero;
+    int lo, hi;
+    const void *count; /* (hi - lo + 1) uint32 */
+};
+/* Buckets per sketch: sketches move only between pools that agree on it. */
+int rw_qpool_nbuckets(const struct rw_qpool *p);
+/* The sketch of a (a->sk != NULL: n > RW_QEXACT), borrowed while a is unchanged. */
+void rw_qacc_sketch_get(const struct rw_qacc *a, struct rw_qsketch_state *out);
+/* Check st against n and the pool's buckets (dry run: pool NULL) and, with
+ * a pool, give the empty accumulator a (after init or reset) a sketch
+ * holding it. 0, -EINVAL (inconsistent) or -ENOMEM. */
+int rw_qacc_sketch_set(struct rw_qacc *a, const struct rw_qpool *check, struct rw_qpool *pool,
+                       uint32_t n, const struct rw_qsketch_state *st);
+
 #endif

@@ -17,7 +17,9 @@
 #include "engine/cmd.h"
 #include "engine/engine.h"
 #include "engine/log.h"
+#include "engine/snapshot.h"
 #include "notifiers/delivery.h"
+#include <sys/stat.h>
 
 struct rw_config *rw_cmd_load_config(const char *path)
 {
@@ -116,13 +118,114 @@ static void emit_line(void *ctx, const char *line, int notify)
         rw_delivery_submit(o->delivery, line);
 }
 
+/* ---- state snapshots in event time (--state-dir) -------------------- */
+
+/* With --state-dir, a snapshot is written whenever the watermark passes the
+ * next multiple of --snapshot-every (event time) and at the end. It records
+ * how many input lines it covers and a CRC-32 of them: a restart over the
+ * same input skips those lines ("resumed"), checks the CRC, and goes on
+ * exactly where the snapshot was taken. */
+struct replay_snap {
+    const char *dir;  /* NULL: off */
+    int64_t every_ms; /* event time between snapshots; 0: only at the end */
+    int64_t next_wm;  /* INT64_MIN: set by the first event */
+    uint64_t pos;     /* input lines consumed (ingested or skipped) */
+    uint32_t crc;     /* of those lines' bytes */
+    uint64_t skip;    /* lines still to skip (resuming) */
+    uint64_t skipped;
+    uint32_t want_crc; /* the snapshot's CRC of the skipped lines */
+    int mismatch;
+    uint64_t written;
+    FILE *out; /* alert lines: flushed before a snapshot, so none it covers is lost */
+};
+
+static int snap_write(struct replay_snap *sn, struct rw_engine *e)
+{
+    char err[512] = "";
+    if (sn->out && fflush(sn->out) != 0) {
+        rw_log(RW_LOG_ERROR, "snapshot", "msg=\"snapshot not written: output not flushed\" error=\"%s\"",
+               strerror(errno));
+        return -1;
+    }
+    rw_engine_set_cursor(e, sn->pos, sn->crc);
+    long long n = rw_snapshot_save_engine(e, sn->dir, err, sizeof err);
+    if (n < 0) {
+        rw_log(RW_LOG_ERROR, "snapshot", "msg=\"snapshot not written\" error=\"%s\"", err);
+        return -1;
+    }
+    sn->written++;
+    rw_log(RW_LOG_DEBUG, "snapshot", "msg=\"snapshot written\" bytes=%lld watermark=%lld lines=%llu",
+           n, (long long)rw_engine_watermark(e), (unsigned long long)sn->pos);
+    return 0;
+}
+
+static void snap_next(struct replay_snap *sn, int64_t wm)
+{
+    if (wm == INT64_MIN) { /* no event yet: decided by the first one */
+        sn->next_wm = INT64_MIN;
+        return;
+    }
+    sn->next_wm = sn->every_ms > 0 ? (wm / sn->every_ms + 1) * sn->every_ms : INT64_MAX;
+}
+
+/* One input line (len bytes at p; p NULL for an oversize line). Returns 1
+ * when the line is to be ingested, 0 when it was covered by the snapshot,
+ * -1 when the input is not the one the snapshot was taken on. */
+static int snap_line(struct replay_snap *sn, const char *p, size_t len)
+{
+    if (p)
+        sn->crc = (uint32_t)crc32(sn->crc, (const Bytef *)p, (uInt)len);
+    sn->pos++;
+    if (!sn->skip)
+        return 1;
+    sn->skip--;
+    sn->skipped++;
+    if (sn->skip == 0 && sn->crc != sn->want_crc) {
+        sn->mismatch = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static void snap_after_line(struct replay_snap *sn, struct rw_engine *e)
+{
+    int64_t wm = rw_engine_watermark(e);
+    if (sn->next_wm == INT64_MIN) {
+        snap_next(sn, wm);
+    } else if (wm >= sn->next_wm) {
+        snap_write(sn, e);
+        snap_next(sn, wm);
+    }
+}
+
+/* "90", "90s", "15m", "1h", "2d" -> ms; -1 when malformed. */
+static int64_t parse_duration(const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double unit = 1000;
+    if (*end == 's')
+        end++;
+    else if (*end == 'm')
+        unit = 60e3, end++;
+    else if (*end == 'h')
+        unit = 3600e3, end++;
+    else if (*end == 'd')
+        unit = 86400e3, end++;
+    if (errno || end == s || *end || !isfinite(v) || v < 0 || v * unit > 1e15)
+        return -1;
+    return (int64_t)llround(v * unit);
+}
+
 /* ---- NDJSON input --------------------------------------------------- */
 
 /* Feed every line of one file to the engine. Lines are cut at '\n' by
  * position, not by strlen, so a NUL inside a line cannot split it; a line
  * longer than max_message (after dropping a trailing '\r') is skipped to
  * its newline and counted as oversize. */
-static int replay_file(struct rw_engine *e, const char *path, size_t max_line)
+static int replay_file(struct rw_engine *e, const char *path, size_t max_line,
+                       struct replay_snap *sn)
 {
     gzFile gz = strcmp(path, "-") == 0 ? gzdopen(0, "rb") : gzopen(path, "rb");
     if (!gz) {
@@ -158,20 +261,37 @@ static int replay_file(struct rw_engine *e, const char *path, size_t max_line)
             size_t len = end - pos;
             if (len && buf[pos + len - 1] == '\r')
                 len--;
+            int take = 1;
             if (skipping) {
                 skipping = 0; /* the tail of an oversize line, already counted */
             } else if (len > max_line) {
-                rw_engine_count_reject(e, RW_REJ_OVERSIZE);
+                if (sn->dir && (take = snap_line(sn, NULL, 0)) < 0)
+                    break;
+                if (take)
+                    rw_engine_count_reject(e, RW_REJ_OVERSIZE);
             } else if (len) {
-                rw_engine_ingest_json(e, buf + pos, len);
+                if (sn->dir && (take = snap_line(sn, buf + pos, len)) < 0)
+                    break;
+                if (take) {
+                    rw_engine_ingest_json(e, buf + pos, len);
+                    if (sn->dir)
+                        snap_after_line(sn, e);
+                }
             }
             pos = nl ? end + 1 : have;
         }
         /* keep the unfinished line; if it alone fills the buffer it is oversize */
         memmove(buf, buf + pos, have - pos);
         have -= pos;
+        if (sn->mismatch) {
+            fprintf(stderr, "rumwatch: %s: not the input the snapshot in %s was taken on "
+                    "(its first %llu lines differ); use another --state-dir\n",
+                    path, sn->dir, (unsigned long long)sn->skipped);
+            rc = -1;
+            break;
+        }
         if (have > max_line + 1) {
-            if (!skipping)
+            if (!skipping && (!sn->dir || snap_line(sn, NULL, 0) > 0))
                 rw_engine_count_reject(e, RW_REJ_OVERSIZE);
             skipping = 1;
             have = 0;
@@ -392,8 +512,10 @@ int rw_cmd_replay(int argc, char **argv)
         {"config", required_argument, 0, 'c'}, {"output", required_argument, 0, 'o'},
         {"notify", no_argument, 0, 'n'},       {"csv", required_argument, 0, 'C'},
         {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
-        {"format", required_argument, 0, 'f'}, {0, 0, 0, 0}};
+        {"format", required_argument, 0, 'f'}, {"state-dir", required_argument, 0, 'S'},
+        {"snapshot-every", required_argument, 0, 'E'}, {0, 0, 0, 0}};
     const char *cfg_path = NULL, *out_path = NULL, *csv_name = NULL;
+    struct replay_snap snap = {.every_ms = 3600000, .crc = (uint32_t)crc32(0L, Z_NULL, 0)};
     int notify = 0, quiet = 0, text = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:o:qh", opts, NULL)) != -1) {
@@ -410,12 +532,25 @@ int rw_cmd_replay(int argc, char **argv)
             }
             text = strcmp(optarg, "text") == 0;
             break;
+        case 'S': snap.dir = optarg; break;
+        case 'E':
+            if ((snap.every_ms = parse_duration(optarg)) < 0) {
+                fprintf(stderr, "rumwatch replay: --snapshot-every: a duration (90s, 15m, 1h, 2d; 0 = only at the end), not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case 'h':
-            printf("usage: rumwatch replay [-c FILE] [-o FILE] [--format json|text] [--notify] [--quiet] INPUT...\n"
+            printf("usage: rumwatch replay [-c FILE] [-o FILE] [--format json|text] [--notify] [--quiet]\n"
+                   "                       [--state-dir DIR [--snapshot-every DURATION]] INPUT...\n"
                    "       rumwatch replay [-c FILE] [-o FILE] [--format json|text] --csv NAME FILE\n");
             return 0;
         default: return 2;
         }
+    }
+    if (csv_name && snap.dir) {
+        fprintf(stderr, "rumwatch replay: --state-dir does not apply to --csv\n");
+        return 2;
     }
     if (optind >= argc || (csv_name && argc - optind != 1)) {
         fprintf(stderr, "rumwatch replay: %s\n",
@@ -453,14 +588,63 @@ int rw_cmd_replay(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    snap.out = sink.out;
+    if (snap.dir) {
+        /* Resume: the snapshot's state, and its events are not ingested twice. */
+        struct rw_restore_report rep;
+        struct rw_snap_info info;
+        if (mkdir(snap.dir, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "rumwatch: cannot create %s: %s\n", snap.dir, strerror(errno));
+            rc = 1;
+            goto out;
+        }
+        int lr = rw_snapshot_load_engine(e, snap.dir, &rep, &info);
+        if (lr < 0) {
+            fprintf(stderr, "rumwatch: out of memory loading the state snapshot\n");
+            rc = 1;
+            goto out;
+        }
+        if (lr == 1) {
+            snap.skip = rep.cursor;
+            snap.want_crc = rep.cursor_crc;
+            snap.pos = 0;
+            snap.crc = (uint32_t)crc32(0L, Z_NULL, 0);
+            rw_log(RW_LOG_INFO, "snapshot",
+                   "msg=\"state restored\" dir=\"%s\" lines=%llu watermark=%lld series=%llu "
+                   "rules_kept=%d rules_changed=%d rules_removed=%d rules_new=%d firing=%llu "
+                   "pending=%llu",
+                   snap.dir, (unsigned long long)rep.cursor, (long long)rep.watermark,
+                   (unsigned long long)rep.series, rep.rules_kept, rep.rules_changed,
+                   rep.rules_removed, rep.rules_new, (unsigned long long)rep.alerts_firing,
+                   (unsigned long long)rep.alerts_pending);
+        }
+        snap_next(&snap, rw_engine_watermark(e));
+    }
     int64_t t0 = rw_mono_ms();
     if (csv_name) {
         rc = replay_csv(e, csv_name, argv[optind]);
     } else {
         for (int i = optind; i < argc; i++)
-            if (replay_file(e, argv[i], (size_t)cfg->engine.max_message))
+            if (replay_file(e, argv[i], (size_t)cfg->engine.max_message, &snap))
                 rc = 1;
+        if (snap.skip && !snap.mismatch) {
+            fprintf(stderr, "rumwatch: the input has %llu lines, the snapshot in %s covers %llu: "
+                    "not the input it was taken on; use another --state-dir\n",
+                    (unsigned long long)snap.skipped, snap.dir,
+                    (unsigned long long)(snap.skipped + snap.skip));
+            rc = 2;
+            goto out;
+        }
+        if (snap.mismatch) {
+            rc = 2;
+            goto out;
+        }
         rw_engine_finish(e);
+        if (snap.dir && snap_write(&snap, e))
+            rc = 1;
+        if (snap.skipped && !quiet)
+            fprintf(stderr, "replay: resumed from %s: the first %llu lines were in the snapshot "
+                    "(skipped)\n", snap.dir, (unsigned long long)snap.skipped);
         if (!quiet)
             rw_cmd_print_summary("replay", e, (rw_mono_ms() - t0) / 1000.0);
     }

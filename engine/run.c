@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -36,6 +37,7 @@
 #include "engine/inputseq.h"
 #include "engine/log.h"
 #include "engine/metrics.h"
+#include "engine/snapshot.h"
 #include "engine/watch.h"
 #include "notifiers/delivery.h"
 
@@ -291,9 +293,87 @@ static int drain_socket(struct rw_engine *e, struct run_input *in, int budget, s
     return got;
 }
 
+/* ---- state snapshots (docs/operations.md "State and restarts") ----------------- */
+
+/* <notify.state_dir>/engine.snap: loaded at start, written every
+ * engine.snapshot_interval seconds and at a graceful stop. */
+struct run_snap {
+    const char *dir;    /* NULL: snapshots off */
+    int64_t interval_ms;
+    int64_t next_mono;  /* next periodic write */
+    int64_t wall_ms;    /* when the state in the newest snapshot was taken; 0 = none */
+    uint64_t written, failed, bytes;
+};
+
+static void snap_write(struct run_snap *sn, const struct rw_engine *e, const char *why)
+{
+    char err[512] = "";
+    int64_t t0 = rw_mono_ms();
+    long long n = rw_snapshot_save_engine(e, sn->dir, err, sizeof err);
+    if (n < 0) {
+        sn->failed++;
+        rw_log(RW_LOG_ERROR, "snapshot", "msg=\"snapshot not written\" reason=%s error=\"%s\"", why,
+               err);
+        return;
+    }
+    sn->written++;
+    sn->bytes = (uint64_t)n;
+    sn->wall_ms = rw_wall_ms();
+    rw_log(why[0] == 'p' ? RW_LOG_DEBUG : RW_LOG_INFO, "snapshot",
+           "msg=\"snapshot written\" reason=%s bytes=%lld ms=%lld", why, n,
+           (long long)(rw_mono_ms() - t0));
+}
+
+/* Load the snapshot into the new engine and skip the windows nobody heard
+ * while the daemon was down. 0, or -1 when the engine is unusable (ENOMEM). */
+static int snap_start(struct run_snap *sn, const struct rw_config *cfg, struct rw_engine *e,
+                      int64_t wm)
+{
+    memset(sn, 0, sizeof *sn);
+    if (cfg->engine.snapshot_interval <= 0)
+        return 0;
+    sn->dir = cfg->notify.state_dir;
+    sn->interval_ms = (int64_t)(cfg->engine.snapshot_interval * 1000);
+    sn->next_mono = rw_mono_ms() + sn->interval_ms;
+    if (mkdir(sn->dir, 0700) != 0 && errno != EEXIST)
+        rw_log(RW_LOG_WARN, "snapshot", "msg=\"cannot create the state dir\" dir=\"%s\" error=\"%s\"",
+               sn->dir, strerror(errno));
+    struct rw_restore_report rep;
+    struct rw_snap_info info;
+    int64_t t0 = rw_mono_ms();
+    int rc = rw_snapshot_load_engine(e, sn->dir, &rep, &info);
+    if (rc < 0) {
+        fprintf(stderr, "rumwatch: out of memory loading the state snapshot\n");
+        return -1;
+    }
+    if (rc == 0)
+        return 0;
+    sn->wall_ms = info.saved_wall_ms;
+    int64_t skipped = rw_engine_resume_gap(e, wm);
+    rw_log(RW_LOG_INFO, "snapshot",
+           "msg=\"state restored\" dir=\"%s\" age_s=%.1f series=%llu series_skipped=%llu "
+           "rules_kept=%d rules_changed=%d rules_removed=%d rules_new=%d firing=%llu "
+           "pending=%llu windows_skipped=%lld ms=%lld",
+           sn->dir, (double)(rw_wall_ms() - info.saved_wall_ms) / 1000.0,
+           (unsigned long long)rep.series, (unsigned long long)rep.series_skipped, rep.rules_kept,
+           rep.rules_changed, rep.rules_removed, rep.rules_new,
+           (unsigned long long)rep.alerts_firing, (unsigned long long)rep.alerts_pending,
+           (long long)skipped, (long long)(rw_mono_ms() - t0));
+    return 0;
+}
+
+static void snap_tick(struct run_snap *sn, const struct rw_engine *e)
+{
+    if (!sn->dir || rw_mono_ms() < sn->next_mono)
+        return;
+    snap_write(sn, e, "periodic");
+    sn->next_mono = rw_mono_ms() + sn->interval_ms;
+}
+
 /* ---- watching the watcher ----------------------------------------------------- */
 
 struct run_obs {
+    const struct run_snap *snap;
     struct rw_httpd *http; /* NULL without `http` */
     struct rw_watch *watch;
     struct rw_histogram eval;
@@ -355,7 +435,12 @@ static void publish_snapshot(struct run_obs *ob, const struct rw_config *cfg,
     s->stall_after = cfg->input.stall_after;
     s->heartbeat_interval = cfg->heartbeat.receiver[0] ? cfg->heartbeat.interval : 0;
     rw_watch_stats(ob->watch, rw_mono_ms(), &s->watch);
-    s->snapshot_wall_ms = 0; /* no state snapshots yet: rumwatch_snapshot_age_seconds is NaN */
+    if (ob->snap) {
+        s->snapshot_wall_ms = ob->snap->wall_ms; /* 0 (none yet): the age is NaN */
+        s->snapshots_written = ob->snap->written;
+        s->snapshots_failed = ob->snap->failed;
+        s->snapshot_bytes = ob->snap->bytes;
+    }
     rw_httpd_publish(ob->http, s);
     free(s);
 }
@@ -487,6 +572,12 @@ int rw_cmd_run(int argc, char **argv)
     int64_t late_ms = (int64_t)(cfg->engine.lateness * 1000);
     int64_t stats_ms = (int64_t)(cfg->engine.stats_interval * 1000);
     int64_t next_stats = rw_mono_ms() + stats_ms;
+    struct run_snap snap;
+    if (snap_start(&snap, cfg, e, rw_wall_ms() - late_ms)) {
+        rc = 1;
+        goto out;
+    }
+    ob.snap = &snap;
     rw_engine_advance(e, rw_wall_ms() - late_ms);
     rw_log(RW_LOG_INFO, "run",
            "msg=\"started\" version=%s config=%s scopes=%d rules=%d receivers=%d state_dir=%s "
@@ -509,6 +600,7 @@ int rw_cmd_run(int argc, char **argv)
         /* Bounded batches so the clock below is never starved under load. */
         drain_socket(e, &in, 4096, (size_t)cfg->engine.max_message);
         observe_turn(&ob, cfg, e, &sink, &in, late_ms);
+        snap_tick(&snap, e);
         if (stats_ms > 0 && rw_mono_ms() >= next_stats) {
             log_stats(e, sink.delivery, &in, rw_wall_ms());
             next_stats = rw_mono_ms() + stats_ms; /* no burst after a stall */
@@ -522,6 +614,8 @@ int rw_cmd_run(int argc, char **argv)
         ;
     rw_log(RW_LOG_INFO, "run", "msg=\"stopping\" drain_timeout_s=%g", cfg->engine.drain_timeout);
     log_stats(e, sink.delivery, &in, rw_wall_ms());
+    if (snap.dir && !rc)
+        snap_write(&snap, e, "shutdown");
 out:
     rw_httpd_stop(&ob.http);
     if (in.mon) {
