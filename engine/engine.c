@@ -2863,3 +2863,14 @@ int rw_engine_restore(struct rw_engine *e, const void *buf, size_t len,
     free(fps);
     return 0;
 }
+
+void rw_engine_reset_counters(struct rw_engine *e)
+{
+    for (unsigned i = 0; i < NSTATS; i++) {
+        uint64_t *f = stat_field(&e->st, i);
+        if (f)
+            *f = 0;
+    }
+    for (int si = 0; si < e->nlive; si++)
+        e->scopes[si].created = e->scopes[si].expired = e->scopes[si].folded = 0;
+}

@@ -164,6 +164,12 @@ void rw_engine_set_cursor(struct rw_engine *e, uint64_t pos, uint32_t crc);
  * drop for the downtime). Returns the windows skipped. */
 int64_t rw_engine_resume_gap(struct rw_engine *e, int64_t wm);
 
+/* Zero the event, window, evaluation, alert and per-scope series counters
+ * (not the state they describe: series alive, alerts firing). A restart
+ * calls it after restoring, so /metrics counts from the process start as
+ * Prometheus expects of a counter; a reload does not, so they go on. */
+void rw_engine_reset_counters(struct rw_engine *e);
+
 /* The watermark (ms; INT64_MIN before the first event). */
 int64_t rw_engine_watermark(const struct rw_engine *e);
 

@@ -349,6 +349,7 @@ static int snap_start(struct run_snap *sn, const struct rw_config *cfg, struct r
     if (rc == 0)
         return 0;
     sn->wall_ms = info.saved_wall_ms;
+    rw_engine_reset_counters(e); /* counters count from the process start */
     int64_t skipped = rw_engine_resume_gap(e, wm);
     rw_log(RW_LOG_INFO, "snapshot",
            "msg=\"state restored\" dir=\"%s\" age_s=%.1f series=%llu series_skipped=%llu "
