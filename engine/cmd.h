@@ -13,6 +13,8 @@ int rw_cmd_shard(int argc, char **argv);
 int rw_cmd_silence(int argc, char **argv);
 int rw_cmd_outbox(int argc, char **argv);
 int rw_cmd_status(int argc, char **argv);
+/* Ask the running daemon to re-read its config (SIGHUP) and report how it went. */
+int rw_cmd_reload(int argc, char **argv);
 
 /* Load -c FILE or the built-in default; prints the error and returns NULL. */
 struct rw_config;
@@ -26,6 +28,11 @@ void rw_cmd_print_summary(const char *cmd, const struct rw_engine *e, double sec
  * cannot start (state directory in use, ...). event_time: replay's group
  * timers; control: serve the control socket. */
 struct rw_delivery;
+struct rw_delivery_opts;
+/* The pipeline's options for cfg (borrowing from it); 0 when no receiver
+ * can send (a warning says so). */
+int rw_cmd_delivery_opts(const struct rw_config *cfg, int event_time, int control,
+                         struct rw_delivery_opts *o);
 struct rw_delivery *rw_cmd_start_delivery(void *zctx, const struct rw_config *cfg, int event_time,
                                           int control, int *failed);
 

@@ -8,6 +8,7 @@
  *   {"cmd": "silence.expire", "id": "<id or unique prefix>"}
  *   {"cmd": "outbox.list", "limit": N, "bodies": true|false}
  *   {"cmd": "outbox.retry", "id": "<id>"} or {"cmd": "outbox.retry", "all": true}
+ *   {"cmd": "reload"} (answered for the engine: engine/reload.h)
  * Replies: {"ok": true, ...} or {"ok": false, "error": "..."}.
  *
  * The server side is polled by the thread that owns what the requests touch

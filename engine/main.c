@@ -26,6 +26,7 @@ static void usage(FILE *out)
             "  outbox  list [-c FILE] [--json] | retry [-c FILE] ID|--all\n"
             "                                       undelivered and dead-lettered notifications\n"
             "  status  [-c FILE] [--json]           the running daemon's notification pipeline\n"
+            "  reload  [-c FILE] [--json]           the running daemon re-reads its config (SIGHUP)\n"
             "  shard   PAGE...                      print the topic shard (00-63) of normalized pages\n"
             "  keygen  [--secret-file PATH]         new CURVE key pair for input.curve (Z85); with\n"
             "                                       --secret-file the secret goes to a new 0600 file\n"
@@ -74,6 +75,8 @@ int main(int argc, char **argv)
         rc = rw_cmd_outbox(argc - 1, argv + 1);
     else if (strcmp(cmd, "status") == 0)
         rc = rw_cmd_status(argc - 1, argv + 1);
+    else if (strcmp(cmd, "reload") == 0)
+        rc = rw_cmd_reload(argc - 1, argv + 1);
     else if (strcmp(cmd, "keygen") == 0)
         rc = rw_cmd_keygen(argc - 1, argv + 1);
     else {

@@ -581,6 +581,20 @@ char *rw_metrics_render(const struct rw_metrics_snap *s, const struct rw_metrics
             "Engine state snapshots that could not be written (see the log)", s->snapshots_failed);
     gauge(&p, "rumwatch_snapshot_bytes", "Size of the newest engine state snapshot",
           (double)s->snapshot_bytes);
+    if (s->reload_on) {
+        gauge(&p, "rumwatch_config_last_reload_successful",
+              "1 if the last config reload (or the start) loaded its config, 0 if it was refused",
+              s->reload_last_ok ? 1 : 0);
+        gauge(&p, "rumwatch_config_last_reload_success_timestamp_seconds",
+              "When the running config was loaded, seconds since the epoch",
+              (double)s->reload_last_ok_ms / 1000.0);
+        rw_prom_family(&p, "rumwatch_config_reloads_total", RW_PROM_COUNTER,
+                       "Config reloads (SIGHUP, rumwatch reload) by result");
+        rw_prom_sample(&p, "", &(struct rw_prom_label){"result", "success"}, 1,
+                       (double)s->reloads_ok);
+        rw_prom_sample(&p, "", &(struct rw_prom_label){"result", "failure"}, 1,
+                       (double)s->reloads_failed);
+    }
     engine_metrics(&p, s, t);
     input_metrics(&p, s, t);
     delivery_metrics(&p, s);

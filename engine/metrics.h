@@ -124,6 +124,11 @@ struct rw_metrics_snap {
     int64_t snapshot_wall_ms;
     uint64_t snapshots_written, snapshots_failed; /* engine state snapshots since start */
     uint64_t snapshot_bytes;                      /* size of the newest one */
+    /* config reloads (engine/reload.h); reload_on 0: not reported */
+    int reload_on;
+    uint64_t reloads_ok, reloads_failed;
+    int reload_last_ok;
+    int64_t reload_last_ok_ms; /* when the running config was loaded */
 };
 
 /* What the HTTP thread adds at scrape time. */

@@ -27,6 +27,8 @@
 
 #define CALL_TIMEOUT_MS 5000
 
+static const json_t *reload_of(const json_t *status);
+
 struct cli {
     const char *config;
     int json;
@@ -517,6 +519,14 @@ int rw_cmd_status(int argc, char **argv)
         printf("notifications:");
         json_object_foreach((json_t *)st, k, v)
             printf(" %s=%lld", k, (long long)json_integer_value(v));
+        const json_t *rl = reload_of(reply);
+        if (rl)
+            printf("\nconfig %s, loaded %s; reloads %lld (%lld refused)%s%s", str(rl, "config"),
+                   str(rl, "last_success"),
+                   (long long)json_integer_value(json_object_get(rl, "attempts")),
+                   (long long)json_integer_value(json_object_get(rl, "failures")),
+                   json_is_true(json_object_get(rl, "last_ok")) ? "" : "; last refused: ",
+                   str(rl, "error"));
         const json_t *sl = json_object_get(reply, "silences");
         printf("\nsilences: %lld active, %lld pending\nreceivers:\n",
                (long long)json_integer_value(json_object_get(sl, "active")),
@@ -532,6 +542,74 @@ int rw_cmd_status(int argc, char **argv)
     json_decref(reply);
     rc = 0;
 out:
+    cli_free(&c);
+    return rc;
+}
+
+/* ---- rumwatch reload ------------------------------------------------------------ */
+
+#define RELOAD_WAIT_MS 30000 /* a reload rebuilds the engine: seconds for a big keyspace */
+
+/* The daemon's reload record from a status reply (borrowed), NULL if none. */
+static const json_t *reload_of(const json_t *status)
+{
+    return json_object_get(json_object_get(status, "engine"), "reload");
+}
+
+int rw_cmd_reload(int argc, char **argv)
+{
+    struct cli c;
+    int rc = 2;
+    json_t *reply = NULL;
+    if (cli_parse(&c, argc, argv) || c.argc > 0) {
+        fprintf(stderr, "usage: rumwatch reload [-c FILE] [--json]\n");
+        goto out;
+    }
+    /* The config must load here first: its errors are printed with their
+     * file:line, and the daemon is left alone. */
+    if (cli_load(&c)) {
+        fprintf(stderr, "rumwatch: not reloaded: the running config stays\n");
+        goto out;
+    }
+    rc = 1;
+    int r = call(&c, json_pack("{s:s}", "cmd", "reload"), &reply);
+    if (r == 1)
+        fprintf(stderr,
+                "rumwatch: no daemon answers on %s/" RW_CONTROL_SOCK
+                " (without receivers there is no control socket: send the daemon SIGHUP, e.g. "
+                "`systemctl reload rumwatch`)\n",
+                c.state_dir);
+    if (r != 0 || !reply_ok(reply))
+        goto out;
+    json_int_t before = json_integer_value(json_object_get(reply, "attempts"));
+    for (int waited = 0; waited < RELOAD_WAIT_MS; waited += 100) {
+        json_decref(reply);
+        reply = NULL;
+        usleep(100 * 1000);
+        if (call(&c, json_pack("{s:s}", "cmd", "status"), &reply) != 0 || !reply_ok(reply))
+            goto out;
+        const json_t *rl = reload_of(reply);
+        if (!rl) {
+            fprintf(stderr, "rumwatch: this daemon does not report reloads\n");
+            goto out;
+        }
+        if (json_integer_value(json_object_get(rl, "attempts")) <= before)
+            continue;
+        int ok = json_is_true(json_object_get(rl, "last_ok"));
+        if (c.json)
+            print_json(rl);
+        else if (ok)
+            printf("reloaded %s: %s\n", str(rl, "config"), str(rl, "summary"));
+        else
+            fprintf(stderr, "rumwatch: reload refused: %s\nrumwatch: the running config stays\n",
+                    str(rl, "error"));
+        rc = ok ? 0 : 1;
+        goto out;
+    }
+    fprintf(stderr, "rumwatch: the daemon did not report the reload within %d s\n",
+            RELOAD_WAIT_MS / 1000);
+out:
+    json_decref(reply);
     cli_free(&c);
     return rc;
 }

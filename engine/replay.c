@@ -462,10 +462,9 @@ static int replay_csv(struct rw_engine *e, const char *name, const char *path)
 
 /* ---- commands ------------------------------------------------------- */
 
-struct rw_delivery *rw_cmd_start_delivery(void *zctx, const struct rw_config *cfg, int event_time,
-                                          int control, int *failed)
+int rw_cmd_delivery_opts(const struct rw_config *cfg, int event_time, int control,
+                         struct rw_delivery_opts *o)
 {
-    *failed = 0;
     int usable = 0;
     for (int i = 0; i < cfg->nnotifiers; i++) {
         if (cfg->notifiers[i].url[0])
@@ -477,10 +476,10 @@ struct rw_delivery *rw_cmd_start_delivery(void *zctx, const struct rw_config *cf
     if (!usable || !cfg->pipeline.root) {
         rw_log(RW_LOG_WARN, "notify",
                "msg=\"no receiver configured with a URL; alerts go to the output only\"");
-        return NULL;
+        return 0;
     }
     const struct rw_notify_params *np = &cfg->notify;
-    struct rw_delivery_opts o = {
+    *o = (struct rw_delivery_opts){
         .receivers = cfg->notifiers,
         .nreceivers = cfg->nnotifiers,
         .route = cfg->pipeline.root,
@@ -497,6 +496,16 @@ struct rw_delivery *rw_cmd_start_delivery(void *zctx, const struct rw_config *cf
         .event_time = event_time,
         .control = control,
     };
+    return 1;
+}
+
+struct rw_delivery *rw_cmd_start_delivery(void *zctx, const struct rw_config *cfg, int event_time,
+                                          int control, int *failed)
+{
+    *failed = 0;
+    struct rw_delivery_opts o;
+    if (!rw_cmd_delivery_opts(cfg, event_time, control, &o))
+        return NULL;
     char err[1024] = "";
     struct rw_delivery *d = rw_delivery_new(zctx, &o, err, sizeof err);
     if (!d) {

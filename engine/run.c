@@ -37,6 +37,7 @@
 #include "engine/inputseq.h"
 #include "engine/log.h"
 #include "engine/metrics.h"
+#include "engine/reload.h"
 #include "engine/snapshot.h"
 #include "engine/watch.h"
 #include "notifiers/delivery.h"
@@ -50,10 +51,14 @@
 
 static volatile sig_atomic_t stop_requested;
 
+static volatile sig_atomic_t reload_requested;
+
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        stop_requested = 1;
 }
 
 struct run_sink {
@@ -375,6 +380,7 @@ static void snap_tick(struct run_snap *sn, const struct rw_engine *e)
 
 struct run_obs {
     const struct run_snap *snap;
+    struct rw_reload *rl;
     struct rw_httpd *http; /* NULL without `http` */
     struct rw_watch *watch;
     struct rw_histogram eval;
@@ -442,6 +448,15 @@ static void publish_snapshot(struct run_obs *ob, const struct rw_config *cfg,
         s->snapshots_failed = ob->snap->failed;
         s->snapshot_bytes = ob->snap->bytes;
     }
+    if (ob->rl) {
+        struct rw_reload_status rs;
+        rw_reload_get(ob->rl, &rs);
+        s->reload_on = 1;
+        s->reloads_ok = rs.attempts - rs.failures;
+        s->reloads_failed = rs.failures;
+        s->reload_last_ok = rs.last_ok;
+        s->reload_last_ok_ms = rs.last_ok_ms;
+    }
     rw_httpd_publish(ob->http, s);
     free(s);
 }
@@ -482,6 +497,167 @@ static void observe_turn(struct run_obs *ob, const struct rw_config *cfg, struct
     }
 }
 
+/* ---- reload (SIGHUP, `rumwatch reload`) ----------------------------------------- */
+
+/* What a reload swaps, and what it reaches into. */
+struct run_live {
+    const char *cfg_path; /* NULL: the built-in config */
+    struct rw_config *cfg;
+    struct rw_engine *e;
+    struct run_sink *sink;
+    struct run_obs *ob;
+    struct run_snap *snap;
+    struct rw_reload *rl;
+    void *zctx;
+};
+
+/* The status reply's "engine" part (delivery thread: thread-safe state only). */
+static json_t *app_status(void *ud)
+{
+    json_t *r = rw_reload_json(ud);
+    return r ? json_pack("{s:o}", "reload", r) : NULL;
+}
+
+static int start_delivery(struct run_live *lv, const struct rw_config *cfg, int *failed)
+{
+    struct rw_delivery_opts o;
+    *failed = 0;
+    if (!rw_cmd_delivery_opts(cfg, 0, 1, &o))
+        return 0;
+    o.app_control = rw_reload_control;
+    o.app_status = app_status;
+    o.app_ud = lv->rl;
+    char err[1024] = "";
+    if (!(lv->sink->delivery = rw_delivery_new(lv->zctx, &o, err, sizeof err))) {
+        fprintf(stderr, "rumwatch: cannot start notifications: %s\n", err);
+        *failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Settings a running daemon keeps until it restarts (sockets, threads and
+ * files opened at start): named in the reload's log line. */
+static void restart_only(const struct rw_config *a, const struct rw_config *b, char *buf,
+                         size_t len)
+{
+    struct rw_input_params ia = a->input, ib = b->input;
+    ia.stall_after = ib.stall_after = 0; /* the watch takes it */
+    size_t off = 0;
+    buf[0] = '\0';
+#define RESTART_ONLY(cond, name)                                                        \
+    if ((cond) && off < len)                                                            \
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? "," : "", name);
+    RESTART_ONLY(memcmp(&ia, &ib, sizeof ia) != 0, "input");
+    RESTART_ONLY(memcmp(&a->http, &b->http, sizeof a->http) != 0, "http");
+    RESTART_ONLY(strcmp(a->notify.history, b->notify.history) != 0 ||
+                     a->notify.history_max_bytes != b->notify.history_max_bytes ||
+                     memcmp(&a->notify.outbox, &b->notify.outbox, sizeof a->notify.outbox) != 0,
+                 "notify.history/outbox");
+    RESTART_ONLY(a->engine.max_message != b->engine.max_message, "engine.max_message");
+#undef RESTART_ONLY
+}
+
+/* Re-read the config. A config with errors, or one that cannot be applied,
+ * leaves everything as it was. Otherwise the engine is rebuilt from the new
+ * config and its state carried over through an in-memory snapshot: rules
+ * with the same name and settings keep their baselines and alerts, changed
+ * or removed rules lose only their own state; the notification pipeline
+ * switches its routes and receivers without losing groups or the outbox. */
+static void reload(struct run_live *lv)
+{
+    char err[1024] = "", msg[1024] = "";
+    int64_t t0 = rw_mono_ms();
+    struct rw_config *nc = rw_config_load(lv->cfg_path, err, sizeof err);
+    struct rw_engine *ne = NULL;
+    struct rw_snapbuf buf = {0};
+    if (!nc)
+        goto refused;
+    if (strcmp(nc->notify.state_dir, lv->cfg->notify.state_dir) != 0) {
+        snprintf(err, sizeof err,
+                 "notify.state_dir changed (to %.400s): restart rumwatch to move its state",
+                 nc->notify.state_dir);
+        goto refused;
+    }
+    struct rw_delivery_opts dopts;
+    int sends = rw_cmd_delivery_opts(nc, 0, 1, &dopts);
+    if (lv->sink->delivery && !sends) {
+        snprintf(err, sizeof err, "the new config has no receiver that can send: restart rumwatch "
+                                  "to stop the notification pipeline");
+        goto refused;
+    }
+    struct rw_alert_sink as = {emit_line, lv->sink};
+    if (!(ne = rw_engine_new(nc, &as, err, sizeof err)))
+        goto refused;
+    rw_engine_set_event_time(ne, 0);
+    if (rw_engine_save(lv->e, &buf, err, sizeof err) != 0)
+        goto refused;
+    struct rw_restore_report rep;
+    char rerr[256] = "";
+    int rc = rw_engine_restore(ne, buf.p, buf.len, &rep, rerr, sizeof rerr);
+    rw_snapbuf_free(&buf);
+    if (rc == -ENOMEM) {
+        snprintf(err, sizeof err, "out of memory carrying the state over");
+        goto refused;
+    }
+    int fresh = rc != 0; /* e.g. another window length: the state does not fit */
+    if (lv->sink->delivery) {
+        dopts.app_control = rw_reload_control;
+        dopts.app_status = app_status;
+        dopts.app_ud = lv->rl;
+        if (rw_delivery_reload(lv->sink->delivery, &dopts, err, sizeof err) != 0)
+            goto refused;
+    } else if (sends) {
+        int failed;
+        start_delivery(lv, nc, &failed);
+        if (failed) {
+            snprintf(err, sizeof err, "cannot start notifications (see the log)");
+            goto refused;
+        }
+    }
+    /* Applied: from here on nothing refers to the old config. */
+    char later[256];
+    restart_only(lv->cfg, nc, later, sizeof later);
+    rw_engine_destroy(&lv->e);
+    lv->e = ne;
+    rw_config_free(&lv->cfg);
+    lv->cfg = nc;
+    rw_log_set_level((enum rw_log_level)nc->engine.log_level);
+    struct rw_engine_stats st;
+    rw_engine_get_stats(ne, &st);
+    struct rw_watch_opts wo = {nc->input.stall_after,
+                               nc->heartbeat.receiver[0] ? nc->heartbeat.interval : 0};
+    rw_watch_reconfigure(lv->ob->watch, &wo, st.accepted, rw_mono_ms());
+    if (lv->snap->dir) {
+        lv->snap->dir = nc->notify.state_dir;
+        lv->snap->interval_ms = (int64_t)(nc->engine.snapshot_interval * 1000);
+        if (lv->snap->interval_ms <= 0)
+            lv->snap->dir = NULL;
+    }
+    lv->ob->alerts_dirty = 1;
+    if (fresh)
+        snprintf(msg, sizeof msg, "state not carried over (%s): every rule starts fresh", rerr);
+    else
+        snprintf(msg, sizeof msg,
+                 "rules kept=%d changed=%d removed=%d new=%d; series kept=%llu dropped=%llu; "
+                 "alerts firing=%llu pending=%llu",
+                 rep.rules_kept, rep.rules_changed, rep.rules_removed, rep.rules_new,
+                 (unsigned long long)rep.series, (unsigned long long)rep.series_skipped,
+                 (unsigned long long)rep.alerts_firing, (unsigned long long)rep.alerts_pending);
+    rw_reload_record(lv->rl, 1, msg, rw_wall_ms());
+    rw_log(fresh ? RW_LOG_WARN : RW_LOG_INFO, "reload",
+           "msg=\"config reloaded\" config=%s summary=\"%s\" restart_needed=\"%s\" ms=%lld",
+           nc->source, msg, later, (long long)(rw_mono_ms() - t0));
+    return;
+refused:
+    rw_snapbuf_free(&buf);
+    rw_engine_destroy(&ne);
+    rw_config_free(&nc);
+    rw_reload_record(lv->rl, 0, err, rw_wall_ms());
+    rw_log(RW_LOG_ERROR, "reload", "msg=\"reload refused: the running config stays\" error=\"%s\"",
+           err);
+}
+
 int rw_cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
@@ -513,6 +689,7 @@ int rw_cmd_run(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     int rc = 0;
@@ -522,6 +699,14 @@ int rw_cmd_run(int argc, char **argv)
     struct rw_engine *e = NULL;
     char err[512] = "";
     ob.start_wall = rw_wall_ms();
+    struct run_snap snap = {0};
+    struct run_live lv = {cfg_path, cfg, NULL, &sink, &ob, &snap, NULL, zctx};
+    if (!(lv.rl = rw_reload_new(cfg->source, ob.start_wall))) {
+        fprintf(stderr, "rumwatch: out of memory\n");
+        rc = 1;
+        goto out;
+    }
+    ob.rl = lv.rl;
     if (!(in.seq = rw_inputseq_new(SEQ_MAX_STREAMS, SEQ_MAX_PUBLISHERS))) {
         fprintf(stderr, "rumwatch: out of memory\n");
         rc = 1;
@@ -542,7 +727,7 @@ int rw_cmd_run(int argc, char **argv)
                rw_httpd_port(ob.http));
     }
     int failed = 0;
-    sink.delivery = rw_cmd_start_delivery(zctx, cfg, 0, 1, &failed);
+    start_delivery(&lv, cfg, &failed);
     if (failed) {
         rc = 1;
         goto out;
@@ -573,7 +758,6 @@ int rw_cmd_run(int argc, char **argv)
     int64_t late_ms = (int64_t)(cfg->engine.lateness * 1000);
     int64_t stats_ms = (int64_t)(cfg->engine.stats_interval * 1000);
     int64_t next_stats = rw_mono_ms() + stats_ms;
-    struct run_snap snap;
     if (snap_start(&snap, cfg, e, rw_wall_ms() - late_ms)) {
         rc = 1;
         goto out;
@@ -589,6 +773,16 @@ int rw_cmd_run(int argc, char **argv)
            cfg->heartbeat.receiver[0] ? cfg->heartbeat.receiver : "-");
 
     while (!stop_requested) {
+        if (reload_requested) {
+            reload_requested = 0;
+            lv.cfg = cfg;
+            lv.e = e;
+            reload(&lv);
+            cfg = lv.cfg;
+            e = lv.e;
+            late_ms = (int64_t)(cfg->engine.lateness * 1000);
+            stats_ms = (int64_t)(cfg->engine.stats_interval * 1000);
+        }
         zmq_pollitem_t items[2] = {{in.sub, 0, ZMQ_POLLIN, 0}, {in.mon, 0, ZMQ_POLLIN, 0}};
         int n = zmq_poll(items, in.mon ? 2 : 1, 100);
         if (n < 0 && zmq_errno() != EINTR) {
@@ -633,6 +827,7 @@ out:
     rw_engine_destroy(&e);
     rw_alertbook_destroy(&sink.book);
     rw_inputseq_destroy(&in.seq);
+    rw_reload_destroy(&lv.rl);
     zmq_ctx_term(zctx);
     if (sink.out != stdout)
         fclose(sink.out);

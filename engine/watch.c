@@ -204,6 +204,19 @@ void rw_watch_tick(struct rw_watch *w, uint64_t received, uint64_t accepted, int
     }
 }
 
+void rw_watch_reconfigure(struct rw_watch *w, const struct rw_watch_opts *o, uint64_t accepted,
+                          int64_t now_mono)
+{
+    double beat = sane(o->heartbeat_interval);
+    if (beat != w->o.heartbeat_interval)
+        w->next_beat_mono = now_mono + (int64_t)llround(beat * 1000);
+    w->o.stall_after = sane(o->stall_after);
+    w->o.heartbeat_interval = beat;
+    w->accepted = accepted;
+    if (accepted < w->accepted_at_beat) /* counters started again */
+        w->accepted_at_beat = accepted;
+}
+
 void rw_watch_stats(const struct rw_watch *w, int64_t now_mono, struct rw_watch_stats *out)
 {
     memset(out, 0, sizeof *out);

@@ -58,6 +58,12 @@ void rw_watch_destroy(struct rw_watch **wp);
 void rw_watch_tick(struct rw_watch *w, uint64_t received, uint64_t accepted, int64_t now_mono_ms,
                    int64_t now_wall_ms);
 
+/* A config reload: new options (a firing input_stall stays firing; with
+ * stall_after 0 it resolves at the next accepted event), and the engine's
+ * accepted total from now on (a reload may start the counters again). */
+void rw_watch_reconfigure(struct rw_watch *w, const struct rw_watch_opts *o, uint64_t accepted,
+                          int64_t now_mono_ms);
+
 void rw_watch_stats(const struct rw_watch *w, int64_t now_mono_ms, struct rw_watch_stats *out);
 
 /* The firing input_stall alert line (a new JSON object), NULL when none. */

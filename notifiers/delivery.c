@@ -173,6 +173,9 @@ struct rw_delivery {
     struct rw_control *control;
     char *external_url;
     int event_time;
+    json_t *(*app_control)(void *ud, const json_t *req); /* opts' hooks, see delivery.h */
+    json_t *(*app_status)(void *ud);
+    void *app_ud;
     int64_t clock_ms; /* event time (event_time mode): the newest alert's ts */
     int inflight;
     struct xfer *live; /* transfers in flight */
@@ -1528,6 +1531,11 @@ static json_t *status_json(struct rw_delivery *d)
                                   "expired", ss.expired));
     json_object_set_new(o, "receivers", rcv);
     json_object_set_new(o, "groups", rw_dispatch_groups(d->disp));
+    if (d->app_status) {
+        json_t *app = d->app_status(d->app_ud);
+        if (app)
+            json_object_set_new(o, "engine", app);
+    }
     return o;
 }
 
@@ -1669,8 +1677,13 @@ static json_t *handle_control(void *ud, const json_t *req)
                              id, "count", n));
         return json_pack("{s:b, s:i}", "ok", 1, "count", n);
     }
-    return fail_reply("unknown cmd '%s' (status, silence.add, silence.list, silence.expire, "
-                      "outbox.list, outbox.retry)",
+    json_t *app = d->app_control ? d->app_control(d->app_ud, req) : NULL;
+    if (app)
+        return app;
+    return fail_reply(d->app_control ? "unknown cmd '%s' (status, silence.add, silence.list, "
+                                       "silence.expire, outbox.list, outbox.retry, reload)"
+                                     : "unknown cmd '%s' (status, silence.add, silence.list, "
+                                       "silence.expire, outbox.list, outbox.retry)",
                       cmd);
 }
 
@@ -1963,6 +1976,9 @@ struct rw_delivery *rw_delivery_new(void *zmq_ctx, const struct rw_delivery_opts
         return NULL;
     }
     d->event_time = o->event_time;
+    d->app_control = o->app_control;
+    d->app_status = o->app_status;
+    d->app_ud = o->app_ud;
     d->started_wall_ms = rw_wall_ms();
     d->external_url = strdup(o->external_url ? o->external_url : "");
     if (!d->external_url) {

@@ -68,6 +68,15 @@ struct rw_delivery_opts {
     /* The alert journal is compacted when what was appended since the last
      * compaction exceeds both this and the compacted size. 0 = 4 MiB. */
     uint64_t journal_slack;
+    /* The daemon's own control commands (`rumwatch reload`): a request whose
+     * cmd the delivery thread does not know goes to app_control, called on
+     * the delivery thread (so it must only touch thread-safe state); its
+     * reply is a new reference, NULL = unknown command. app_status adds a
+     * new object to the status reply under "engine". Both may be NULL; fixed
+     * at rw_delivery_new. */
+    json_t *(*app_control)(void *ud, const json_t *req);
+    json_t *(*app_status)(void *ud);
+    void *app_ud;
 };
 
 struct rw_delivery_stats {

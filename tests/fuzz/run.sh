@@ -20,13 +20,13 @@ build=${RW_FUZZ_BUILD:-build-fuzz}
 jobs=${RW_FUZZ_JOBS:-$(nproc)}
 rss=${RW_FUZZ_RSS_MB:-2048}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(decode pagenorm config notify)
+[ ${#targets[@]} -gt 0 ] || targets=(decode pagenorm config notify snapshot)
 
 # -max_len per target: the longest input worth trying (messages are capped at
 # engine.max_message, pages at 512 bytes, configs and alert lines are a few KB).
 max_len() {
   case "$1" in
-    decode) echo 16384 ;; pagenorm) echo 2048 ;; config) echo 16384 ;; notify) echo 32768 ;;
+    decode) echo 16384 ;; pagenorm) echo 2048 ;; config) echo 16384 ;; notify) echo 32768 ;; snapshot) echo 65536 ;;
     *) echo 4096 ;;
   esac
 }

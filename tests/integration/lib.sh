@@ -108,3 +108,19 @@ with open(out, "w") as f:
             f.write(json.dumps(ev, separators=(",", ":")) + "\n")
 PY
 }
+# prom_value PORT FAMILY [label=value ...]: one sample of http://127.0.0.1:PORT/metrics
+# after a strict parse of the exposition (tests/tools/rw_promparse.py), as
+# Python's repr of the float ("12.0"); fails on a bad exposition or a missing sample.
+prom_value() {
+  local port=$1; shift
+  local tools; tools=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tools" && pwd)
+  http_get "http://127.0.0.1:$port/metrics" >"$WORK/.prom.txt" || return 1
+  python3 - "$WORK/.prom.txt" "$tools" "$@" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+import rw_promparse as pp
+fams = pp.parse(open(sys.argv[1], "rb").read())
+labels = dict(a.split("=", 1) for a in sys.argv[4:])
+print(repr(pp.value(fams, sys.argv[3], **labels)))
+PY
+}

@@ -54,7 +54,7 @@ for kv in "DynamicUser=yes" "StateDirectory=rumwatch" "ProtectSystem=strict" "Pr
           "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" "CapabilityBoundingSet=" \
           "SystemCallFilter=@system-service" "MemoryDenyWriteExecute=yes" "LockPersonality=yes" \
           "RestrictNamespaces=yes" "ProtectKernelTunables=yes" "ProtectKernelModules=yes" \
-          "ProtectKernelLogs=yes" "Restart=on-failure"; do
+          "ProtectKernelLogs=yes" "Restart=on-failure" 'ExecReload=/bin/kill -HUP $MAINPID'; do
   grep -qxF "$kv" "$unit" || fail "unit lacks '$kv'"
 done
 ok "unit: ExecStart and hardening options"
