@@ -99,22 +99,6 @@ int rw_snap_get_str(struct rw_snapreader *r, char *out, size_t max);
 /* Mark the reader bad with a message (printf-style). Returns -EINVAL. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
-/* ---- the engine's snapshot file ------------------------------------ */
-
-struct rw_engine;
-struct rw_restore_report;
-
-/* rw_engine_save, then rw_snapshot_write_file. Returns the bytes written
- * or a negative errno with a message. */
-long long rw_snapshot_save_engine(const struct rw_engine *e, const char *dir, char *err,
-                                  size_t errlen);
-/* Restore dir/engine.snap into a freshly created engine. 1: restored (rep
- * and info filled); 0: no file, or a bad one, which is moved aside with one
- * log line (the engine starts fresh); -ENOMEM: out of memory half-way (the
- * engine must be destroyed). */
-int rw_snapshot_load_engine(struct rw_engine *e, const char *dir, struct rw_restore_report *rep,
-                            struct rw_snap_info *info);
-
 #endif
 int rw_snap_fail(struct rw_snapreader *r, const char *fmt, ...);
 /* The next section: its tag and a reader over its body. 0 at the end of
