@@ -51,6 +51,7 @@
 #include "notifiers/alertmodel.h"
 #include "notifiers/group.h"
 #include "notifiers/history.h"
+#include "notifiers/journal.h"
 #include "notifiers/sign.h"
 #include "notifiers/silence.h"
 

@@ -167,17 +167,7 @@ pub plain "$zport3" --file "$WORK/bad.ndjson" --wait-ms 3500
 WRONG=$("$RW" keygen | awk '$1 == "public-key" {print $2}')
 pub wrongsrv "$zport4" --file "$WORK/bad.ndjson" --wait-ms 3500 --curve-server "$WRONG"
 
-metric() { # metric FAMILY [label=value ...]: one value from a strict parse of /metrics
-  http_get "http://127.0.0.1:$mport/metrics" >"$WORK/m.txt" || return 1
-  python3 - "$WORK/m.txt" "$TOOLS" "$@" <<'PY'
-import sys
-sys.path.insert(0, sys.argv[2])
-import rw_promparse as pp
-fams = pp.parse(open(sys.argv[1], "rb").read())
-labels = dict(a.split("=", 1) for a in sys.argv[4:])
-print(repr(pp.value(fams, sys.argv[3], **labels)))
-PY
-}
+metric() { prom_value "$mport" "$@"; } # metric FAMILY [label=value ...]
 accepted_reaches() { [ "$(metric rumwatch_events_accepted_total type=view)" = "$1.0" ]; }
 wait_for 30 accepted_reaches $N || { dump; metric rumwatch_events_accepted_total type=view; fail "accepted never reached $N"; }
 for p in good unknown plain wrongsrv; do

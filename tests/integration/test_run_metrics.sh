@@ -123,17 +123,7 @@ PIDS+=($pubpid)
   >"$WORK/seqpub.out" 2>"$WORK/seqpub.log" || fail "rw_seqpub: $(cat "$WORK/seqpub.log")"
 [ "$(cat "$WORK/seqpub.out")" = "$((NSEQ + M_SHAPE))" ] || fail "rw_seqpub sent $(cat "$WORK/seqpub.out")"
 
-metric() { # metric FAMILY [label=value ...]: one value from a strict parse of /metrics
-  http_get "http://127.0.0.1:$mport/metrics" > "$WORK/m.txt" || return 1
-  python3 - "$WORK/m.txt" "$TOOLS" "$@" <<'PY'
-import sys
-sys.path.insert(0, sys.argv[2])
-import rw_promparse as pp
-fams = pp.parse(open(sys.argv[1], "rb").read())
-labels = dict(a.split("=", 1) for a in sys.argv[4:])
-print(repr(pp.value(fams, sys.argv[3], **labels)))
-PY
-}
+metric() { prom_value "$mport" "$@"; } # metric FAMILY [label=value ...]
 accepted_reaches() { [ "$(metric rumwatch_events_accepted_total type=view)" = "$1.0" ]; }
 healthy_while_flowing() {
   [ "$(metric rumwatch_events_accepted_total type=view)" != "0.0" ] &&
