@@ -40,8 +40,11 @@ CONF
 write_conf 1e9 > "$WORK/rw.conf"
 "$RW" check -c "$WORK/rw.conf" >/dev/null 2>&1 || fail "config rejected: $("$RW" check -c "$WORK/rw.conf" 2>&1 | tail -1)"
 
-# 24 s baseline, /checkout x2.5 slower from 24 s to 60 s, calm until 76 s.
-gen_slowdown "$WORK/events.ndjson" 5 76 25 24 60 0.25
+# 24 s baseline, /checkout x2.5 slower from 24 s to 60 s, calm until 76 s
+# (the slowdown lasts 30 s longer per RW_TIMEOUT_SCALE step: under valgrind
+# the reloads must still come while it fires).
+slow_end=$((60 + 30 * (RW_TIMEOUT_SCALE - 1)))
+gen_slowdown "$WORK/events.ndjson" 5 $((slow_end + 16)) 25 24 $slow_end 0.25
 
 "$RW" run -c "$WORK/rw.conf" -o "$WORK/alerts.jsonl" 2>"$WORK/rumwatch.log" &
 rwpid=$!
