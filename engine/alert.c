@@ -5,33 +5,24 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/fnv.h"
 #include "engine/metric.h"
 
 static void utf8_trim(char *s);
-
-static uint64_t fnv64(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 uint64_t rw_alert_fingerprint(const char *rule, const char *app, size_t app_len, int ndims,
                               const char *const *names, const char *const *vals,
                               const size_t *lens)
 {
-    uint64_t h = 14695981039346656037ULL;
-    h = fnv64(h, rule, strlen(rule) + 1);
-    h = fnv64(h, app, app_len);
-    h = fnv64(h, "", 1);
+    uint64_t h = RW_FNV_OFFSET;
+    h = rw_fnv1a(h, rule, strlen(rule) + 1);
+    h = rw_fnv1a(h, app, app_len);
+    h = rw_fnv1a(h, "", 1);
     for (int i = 0; i < ndims; i++) {
-        h = fnv64(h, names[i], strlen(names[i]));
-        h = fnv64(h, "=", 1);
-        h = fnv64(h, vals[i], lens[i]);
-        h = fnv64(h, "", 1);
+        h = rw_fnv1a(h, names[i], strlen(names[i]));
+        h = rw_fnv1a(h, "=", 1);
+        h = rw_fnv1a(h, vals[i], lens[i]);
+        h = rw_fnv1a(h, "", 1);
     }
     return h ? h : 1; /* 0 means "no parent" */
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/fnv.h"
 #include "engine/alert.h"
 #include "engine/fastjson.h"
 #include "engine/log.h"
@@ -193,7 +194,7 @@ struct rw_engine {
 static uint64_t hash_key(const char *p, size_t n)
 {
     /* FNV-1a with a final avalanche so the low bits index buckets well. */
-    uint64_t h = 14695981039346656037ULL;
+    uint64_t h = RW_FNV_OFFSET;
     for (size_t i = 0; i < n; i++) {
         h ^= (unsigned char)p[i];
         h *= 1099511628211ULL;
@@ -2122,16 +2123,6 @@ size_t rw_engine_worst_bytes(const struct rw_config *cfg, size_t *scope_bytes)
 #define TAG_RULES RW_SNAP_TAG('R', 'U', 'L', 'E')
 #define TAG_SCOPE RW_SNAP_TAG('S', 'C', 'O', 'P')
 
-static uint64_t fnv_add(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *q = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= q[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 /* A rule's identity: its name and every setting that shapes its states.
  * Severity and the scope list are left out: changing them keeps the states
  * (a state lives in a scope, matched on its own). */
@@ -2144,13 +2135,13 @@ static uint64_t rule_identity(const struct rw_rule_cfg *r)
                      r->name, r->det->name, rw_metric_names[r->metric], rw_stat_names[r->stat],
                      r->for_windows, r->recover_windows, r->q, r->nodata, r->nodata_after,
                      r->flap_window, r->flap_max, r->shrink, r->match);
-    uint64_t h = fnv_add(14695981039346656037ULL, buf, (size_t)(n > 0 ? n : 0));
+    uint64_t h = rw_fnv1a(RW_FNV_OFFSET, buf, (size_t)(n > 0 ? n : 0));
     for (const struct rw_option *o = r->det->options; o && o->name; o++) {
         rw_options_format(o, r->params, buf, sizeof buf);
-        h = fnv_add(h, o->name, strlen(o->name));
-        h = fnv_add(h, "=", 1);
-        h = fnv_add(h, buf, strlen(buf));
-        h = fnv_add(h, ";", 1);
+        h = rw_fnv1a(h, o->name, strlen(o->name));
+        h = rw_fnv1a(h, "=", 1);
+        h = rw_fnv1a(h, buf, strlen(buf));
+        h = rw_fnv1a(h, ";", 1);
     }
     return h;
 }
@@ -2162,10 +2153,10 @@ static size_t rule_state_size(const struct rw_rule_cfg *r)
 
 uint64_t rw_engine_config_id(const struct rw_engine *e)
 {
-    uint64_t h = fnv_add(14695981039346656037ULL, &e->win_ms, sizeof e->win_ms);
+    uint64_t h = rw_fnv1a(RW_FNV_OFFSET, &e->win_ms, sizeof e->win_ms);
     for (int r = 0; r < e->cfg->nrules; r++) {
         uint64_t id = rule_identity(&e->cfg->rules[r]);
-        h = fnv_add(h, &id, sizeof id);
+        h = rw_fnv1a(h, &id, sizeof id);
     }
     return h;
 }

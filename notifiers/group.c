@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/fnv.h"
 #include "notifiers/timeint.h"
 
 struct galert {
@@ -60,16 +61,6 @@ struct rw_dispatch {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-#define FNV_OFFSET 14695981039346656037ULL
 
 struct pair {
     const char *name, *value;
@@ -109,15 +100,15 @@ static uint64_t fingerprint(const json_t *alert, const json_t *labels)
         size_t len = strlen(fp);
         if (len >= 1 && len <= 16 && strspn(fp, "0123456789abcdef") == len)
             return strtoull(fp, NULL, 16);
-        return fnv1a(FNV_OFFSET, fp, len);
+        return rw_fnv1a(RW_FNV_OFFSET, fp, len);
     }
     /* No fingerprint: the same stable idea, over the sorted label set. */
     int n;
     struct pair *p = all_labels(labels, &n);
-    uint64_t h = FNV_OFFSET;
+    uint64_t h = RW_FNV_OFFSET;
     for (int i = 0; i < n; i++) {
-        h = fnv1a(h, p[i].name, strlen(p[i].name) + 1);
-        h = fnv1a(h, p[i].value, strlen(p[i].value) + 1);
+        h = rw_fnv1a(h, p[i].name, strlen(p[i].name) + 1);
+        h = rw_fnv1a(h, p[i].value, strlen(p[i].value) + 1);
     }
     free(p);
     return h;
@@ -169,8 +160,8 @@ static char *group_key(const struct rw_route *r, const struct pair *p, int n)
 
 static uint64_t group_hash(const struct rw_route *r, const char *key)
 {
-    uint64_t h = fnv1a(FNV_OFFSET, &r, sizeof r);
-    return fnv1a(h, key, strlen(key));
+    uint64_t h = rw_fnv1a(RW_FNV_OFFSET, &r, sizeof r);
+    return rw_fnv1a(h, key, strlen(key));
 }
 
 static struct group *lookup(const struct rw_dispatch *d, const struct rw_route *r, const char *key,
