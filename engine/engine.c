@@ -2417,9 +2417,10 @@ static int get_qacc(struct restore *rs, struct rw_snapreader *r, struct rw_qacc 
     uint32_t lo = rw_snap_get_u32(r), cnt = rw_snap_get_u32(r);
     if (r->bad)
         return -EINVAL;
-    if (cnt > (uint32_t)rw_qpool_nbuckets(rs->e->pool))
-        return rw_snap_fail(r, "sketch of %u buckets", cnt);
-    st.lo = (int)(lo > INT32_MAX ? INT32_MAX : lo);
+    uint32_t nb = (uint32_t)rw_qpool_nbuckets(rs->e->pool);
+    if (cnt > nb || (cnt && lo > nb - cnt)) /* [lo, lo + cnt) inside the buckets */
+        return rw_snap_fail(r, "sketch buckets %u..%u of %u", lo, lo + cnt, nb);
+    st.lo = (int)lo;
     st.hi = st.lo + (int)cnt - 1;
     if (cnt == 0) {
         st.lo = 0;
